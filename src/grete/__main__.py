@@ -1,0 +1,3 @@
+from grete.cli.main import app
+
+app(prog_name="grete")

@@ -1,0 +1,211 @@
+"""The composition root: builds the broker's parts, runs them, shuts them down by draining.
+
+``Broker`` runs in-process (``async with grete.Broker(...) as broker``); ``run``
+is what ``grete serve`` calls: it runs a broker until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from grete.clock import SYSTEM_CLOCK, Clock
+from grete.cluster.controller import Controller
+from grete.cluster.metadata import MetadataStore
+from grete.cluster.producer_ids import ProducerIdManager
+from grete.config import BrokerConfig, load_config
+from grete.handlers.context import BrokerEndpoint, BrokerServices
+from grete.handlers.dispatcher import Dispatcher
+from grete.network.listener import ListenerSpec, NetworkLimits, SocketServer
+from grete.partition.fetch_session import FetchSessionCache
+from grete.partition.replica_manager import ReplicaManager
+from grete.storage.log_manager import LogManager
+
+log = logging.getLogger("grete")
+
+LONG_MAX = 2**63 - 1
+
+
+class Broker:
+    """One Grete broker. Use as an async context manager, or ``start()`` / ``stop()``.
+
+    >>> async with Broker(log_dirs="/tmp/x", listeners="PLAINTEXT://127.0.0.1:0") as broker:
+    ...     print(broker.bootstrap_servers)
+    """
+
+    def __init__(self, config: BrokerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK, **settings: Any) -> None:
+        if config is None:
+            overrides = {key.replace("_", "."): str(value) for key, value in settings.items()}
+            config = load_config(overrides=overrides, environ={})
+        elif settings:
+            raise TypeError("pass either a BrokerConfig or settings, not both")
+        self.config = config
+        self.clock = clock
+        self._server: SocketServer | None = None
+        self._services: BrokerServices | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        cfg = self.config
+        log_dir = Path(cfg.log_dirs.split(",")[0]).resolve()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        node_id = cfg.broker_id
+        metadata = MetadataStore.open(log_dir, cfg.cluster_id)
+        _write_meta_properties(log_dir, node_id, metadata.cluster_id)
+        logs = LogManager.open(log_dir, cfg.log_config(), self.clock)
+        replicas = ReplicaManager(logs, self.clock)
+        controller = Controller(cfg, metadata, replicas, node_id)
+        controller.load()
+        listeners = [
+            ListenerSpec(e.name, e.host, e.port, e.security_protocol) for e in cfg.listener_endpoints()
+        ]
+        services = BrokerServices(
+            config=cfg,
+            node_id=node_id,
+            cluster_id=metadata.cluster_id,
+            endpoints={},
+            metadata=metadata,
+            controller=controller,
+            replicas=replicas,
+            fetch_sessions=FetchSessionCache(cfg.max_incremental_fetch_session_cache_slots, self.clock),
+            producer_ids=ProducerIdManager(metadata),
+            clock=self.clock,
+            log_dir=str(log_dir),
+        )
+        limits = NetworkLimits(
+            max_frame_bytes=cfg.socket_request_max_bytes,
+            max_pending_per_connection=cfg.queued_max_requests,
+            idle_timeout_ms=cfg.connections_max_idle_ms,
+        )
+        server = SocketServer(listeners, Dispatcher(services), limits, self.clock)
+        await server.start()
+        services.endpoints = _advertised(cfg, server, node_id)
+        self._server, self._services = server, services
+        self._tasks.append(asyncio.create_task(self._checkpoint_loop(), name="checkpoint"))
+        if cfg.log_flush_scheduler_interval_ms < LONG_MAX:
+            self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
+        log.info(
+            "Grete broker %d started (cluster %s), log dir %s, listening on %s",
+            node_id, metadata.cluster_id, log_dir, self.bootstrap_servers,
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, finish in-flight requests, flush and checkpoint."""
+        if self._server is None or self._services is None:
+            return
+        server, services = self._server, self._services
+        self._server = None
+        await server.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        services.replicas.shutdown()
+        log.info("Grete broker %d stopped cleanly", services.node_id)
+        self._stopped.set()
+
+    async def __aenter__(self) -> Broker:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # -- what callers may read ------------------------------------------------------------
+
+    @property
+    def services(self) -> BrokerServices:
+        if self._services is None:
+            raise RuntimeError("the broker is not running")
+        return self._services
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """host:port of every advertised listener, comma-separated (a client's bootstrap.servers)."""
+        return ",".join(f"{e.host}:{e.port}" for e in self.services.endpoints.values())
+
+    # -- background work ------------------------------------------------------------------
+
+    async def _checkpoint_loop(self) -> None:
+        interval = self.config.log_flush_offset_checkpoint_interval_ms / 1000.0
+        while True:
+            await asyncio.sleep(interval)
+            self.services.replicas.checkpoint()
+
+    async def _flush_loop(self) -> None:
+        interval = self.config.log_flush_scheduler_interval_ms / 1000.0
+        while True:
+            await asyncio.sleep(interval)
+            self.services.replicas.flush_dirty()
+
+
+def _advertised(cfg: BrokerConfig, server: SocketServer, node_id: int) -> dict[str, BrokerEndpoint]:
+    """Advertised endpoints; a port of 0 (pick a free one) becomes the port actually bound."""
+    endpoints: dict[str, BrokerEndpoint] = {}
+    for e in cfg.advertised_endpoints():
+        host, port = e.host, e.port
+        bound = server.bound.get(e.name)
+        if port == 0 and bound is not None:
+            port = bound[1]
+        if not host and bound is not None:
+            host = bound[0] if bound[0] not in ("0.0.0.0", "::") else "127.0.0.1"
+        endpoints[e.name] = BrokerEndpoint(node_id, host, port)
+    return endpoints
+
+
+def _write_meta_properties(log_dir: Path, node_id: int, cluster_id: str) -> None:
+    """Kafka's meta.properties, so that Kafka tooling recognises the directory."""
+    path = log_dir / "meta.properties"
+    if path.exists():
+        return
+    path.write_text(
+        "#\n#Written by Grete\n"
+        f"node.id={node_id}\nversion=1\ncluster.id={cluster_id}\n"
+        f"directory.id={uuid.uuid4()}\n",
+        encoding="utf-8",
+    )
+
+
+def _install_uvloop() -> str:
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+async def _serve(config: BrokerConfig) -> int:
+    broker = Broker(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await broker.start()
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await broker.stop()
+    return 0
+
+
+def run(config: BrokerConfig) -> int:
+    """Run a broker until SIGTERM or SIGINT; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loop_kind = _install_uvloop()
+    log.info("event loop: %s", loop_kind)
+    return asyncio.run(_serve(config))

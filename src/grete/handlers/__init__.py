@@ -1,0 +1,16 @@
+"""One module per API or API family. Importing this package registers every handler."""
+
+from grete.handlers import (  # noqa: F401 - imported for their registrations
+    api_versions,
+    cluster,
+    configs,
+    fetch,
+    list_offsets,
+    metadata,
+    produce,
+    producer_id,
+    topics,
+)
+from grete.handlers.registry import REGISTRY
+
+__all__ = ["REGISTRY"]

@@ -1,0 +1,58 @@
+"""DescribeCluster (v0-v1) and DescribeLogDirs (v1-v4)."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from grete.handlers.context import RequestContext
+from grete.handlers.registry import handles
+from grete.protocol import ApiKey, ErrorCode
+
+AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
+
+
+@handles(ApiKey.DESCRIBE_CLUSTER, 0, 1)
+async def handle_describe_cluster(ctx: RequestContext, request: Any) -> Any:
+    services = ctx.services
+    endpoint = services.endpoint_for(ctx.connection.listener)
+    broker = ctx.schema.make(
+        "DescribeClusterBroker", broker_id=endpoint.node_id, host=endpoint.host, port=endpoint.port,
+        rack=endpoint.rack,
+    )
+    return ctx.schema.response(
+        throttle_time=0,
+        error_code=ErrorCode.none,
+        error_message=None,
+        endpoint_type=getattr(request, "endpoint_type", 1),
+        cluster_id=services.cluster_id,
+        controller_id=services.node_id,
+        brokers=[broker],
+        cluster_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+    )
+
+
+def _wanted(request: Any) -> dict[str, set[int]] | None:
+    if request.topics is None:
+        return None
+    return {t.topic: set(t.partitions) for t in request.topics}
+
+
+@handles(ApiKey.DESCRIBE_LOG_DIRS, 1, 4)
+async def handle_describe_log_dirs(ctx: RequestContext, request: Any) -> Any:
+    s = ctx.schema
+    wanted = _wanted(request)
+    by_topic: dict[str, list[Any]] = {}
+    for partition in ctx.services.replicas:
+        tp = partition.tp
+        if wanted is not None and tp.partition not in wanted.get(tp.topic, ()):
+            continue
+        by_topic.setdefault(tp.topic, []).append(
+            s.make("DescribeLogDirsPartition", partition_index=tp.partition,
+                   partition_size=partition.log.size_bytes, offset_lag=0, is_future_key=False)
+        )
+    topics = [s.make("DescribeLogDirsTopic", name=name, partitions=parts) for name, parts in sorted(by_topic.items())]
+    usage = shutil.disk_usage(ctx.services.log_dir)
+    result = s.make("DescribeLogDirsResult", error_code=ErrorCode.none, log_dir=ctx.services.log_dir,
+                    topics=topics, total_bytes=usage.total, usable_bytes=usage.free)
+    return s.response(throttle_time=0, error_code=ErrorCode.none, results=[result])

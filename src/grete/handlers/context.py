@@ -1,0 +1,58 @@
+"""What a handler receives besides its request: the header, the connection, the broker's parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from grete.network.connection import ConnectionInfo
+from grete.protocol import RequestHeader, Schema
+
+if TYPE_CHECKING:
+    from grete.cluster.controller import Controller
+    from grete.cluster.metadata import MetadataStore
+    from grete.cluster.producer_ids import ProducerIdManager
+    from grete.config import BrokerConfig
+    from grete.partition.fetch_session import FetchSessionCache
+    from grete.partition.replica_manager import ReplicaManager
+    from grete.clock import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerEndpoint:
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass(slots=True)
+class BrokerServices:
+    """The broker's parts, as the handlers see them. Built once by the composition root."""
+
+    config: BrokerConfig
+    node_id: int
+    cluster_id: str
+    endpoints: dict[str, BrokerEndpoint]  # advertised endpoint per listener name
+    metadata: MetadataStore
+    controller: Controller
+    replicas: ReplicaManager
+    fetch_sessions: FetchSessionCache
+    producer_ids: ProducerIdManager
+    clock: Clock
+    log_dir: str
+
+    def endpoint_for(self, listener: str) -> BrokerEndpoint:
+        return self.endpoints.get(listener) or next(iter(self.endpoints.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    header: RequestHeader
+    connection: ConnectionInfo
+    services: BrokerServices
+    schema: Schema  # kio classes of this API at the request's version
+
+    @property
+    def version(self) -> int:
+        return self.header.api_version

@@ -1,0 +1,69 @@
+"""Frame → header → version check → kio request → handler → response frame."""
+
+from __future__ import annotations
+
+import logging
+
+from grete.handlers.context import BrokerServices, RequestContext
+from grete.handlers.registry import REGISTRY
+from grete.network.connection import CloseConnection, ConnectionInfo
+from grete.protocol import (
+    ApiKey,
+    ErrorCode,
+    MalformedRequest,
+    RequestHeader,
+    decode_body,
+    encode_response,
+    error_response,
+    kio_supports,
+    parse_header,
+    schema,
+)
+
+log = logging.getLogger("grete.handlers")
+
+
+class Dispatcher:
+    """Turns request frames into response frames. Stateless apart from the services."""
+
+    def __init__(self, services: BrokerServices) -> None:
+        self.services = services
+
+    async def __call__(self, frame: bytes, connection: ConnectionInfo) -> bytes | None:
+        try:
+            header, body_at = parse_header(frame)
+        except MalformedRequest as exc:
+            raise CloseConnection(f"malformed request header: {exc}") from None
+        spec = REGISTRY.get(header.api_key)
+        if spec is None:
+            raise CloseConnection(f"unknown API key {header.api_key}")
+        if not spec.supports(header.api_version):
+            return self._unsupported_version(header)
+        try:
+            request = decode_body(header, frame, body_at)
+        except MalformedRequest as exc:
+            raise CloseConnection(
+                f"malformed {ApiKey(header.api_key).name} v{header.api_version} request: {exc}"
+            ) from None
+        ctx = RequestContext(
+            header, connection, self.services, schema(header.api_key, header.api_version)
+        )
+        response = await spec.handle(ctx, request)
+        if response is None:
+            return None
+        return encode_response(header, response)
+
+    def _unsupported_version(self, header: RequestHeader) -> bytes:
+        name = ApiKey(header.api_key).name
+        if header.api_key == ApiKey.API_VERSIONS:
+            # KIP-511: answer in v0, which every client can read, with the ranges we support.
+            from grete.handlers.api_versions import unsupported_version_response
+
+            return unsupported_version_response(header)
+        if kio_supports(header.api_key, header.api_version):
+            log.info("%s v%d is not supported; answering UNSUPPORTED_VERSION", name, header.api_version)
+            return encode_response(
+                header,
+                error_response(header.api_key, header.api_version, ErrorCode.unsupported_version),
+            )
+        raise CloseConnection(f"{name} v{header.api_version} is not a version this broker knows")

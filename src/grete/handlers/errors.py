@@ -1,0 +1,44 @@
+"""Exceptions from the layers below → Kafka error codes. The lower layers know no codes."""
+
+from __future__ import annotations
+
+import logging
+
+from grete.cluster.controller import AdminError
+from grete.protocol import ErrorCode
+from grete.records.validation import RecordsError, RecordsErrorKind
+from grete.storage.errors import (
+    InvalidProducerEpoch,
+    LogDirFailure,
+    OffsetOutOfRange,
+    OutOfOrderSequence,
+)
+
+log = logging.getLogger("grete.handlers")
+
+_RECORDS = {
+    RecordsErrorKind.CORRUPT: ErrorCode.corrupt_message,
+    RecordsErrorKind.INVALID: ErrorCode.invalid_record,
+    RecordsErrorKind.TOO_LARGE: ErrorCode.message_too_large,
+    RecordsErrorKind.UNSUPPORTED_FORMAT: ErrorCode.unsupported_for_message_format,
+}
+
+
+def error_code_for(exc: BaseException) -> ErrorCode:
+    """The Kafka error code for a failure; unknown failures are logged and become
+    UNKNOWN_SERVER_ERROR."""
+    if isinstance(exc, RecordsError):
+        return _RECORDS[exc.kind]
+    if isinstance(exc, AdminError):
+        return ErrorCode[exc.kind]
+    if isinstance(exc, OffsetOutOfRange):
+        return ErrorCode.offset_out_of_range
+    if isinstance(exc, OutOfOrderSequence):
+        return ErrorCode.out_of_order_sequence_number
+    if isinstance(exc, InvalidProducerEpoch):
+        return ErrorCode.invalid_producer_epoch
+    if isinstance(exc, (LogDirFailure, OSError)):
+        log.error("storage error: %s", exc)
+        return ErrorCode.kafka_storage_error
+    log.error("unexpected error", exc_info=exc)
+    return ErrorCode.unknown_server_error

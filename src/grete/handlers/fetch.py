@@ -1,0 +1,170 @@
+"""Fetch (v4-v16): long polling, byte limits, incremental fetch sessions (KIP-227)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from grete.handlers.context import RequestContext
+from grete.handlers.errors import error_code_for
+from grete.handlers.registry import handles
+from grete.partition.delayed_fetch import DelayedFetch
+from grete.partition.fetch_session import (
+    FetchPlan,
+    PartitionFetchState,
+    should_include,
+)
+from grete.partition.partition import TopicPartition
+from grete.protocol import ApiKey, ErrorCode
+
+TOPIC_IDS_FROM = 13  # Fetch v13+ names topics by id
+
+
+@dataclass(slots=True)
+class PartitionResult:
+    tp: TopicPartition
+    topic_id: uuid.UUID | None
+    error: ErrorCode
+    high_watermark: int = -1
+    log_start_offset: int = -1
+    last_stable_offset: int = -1
+    records: bytes = b""
+    state: PartitionFetchState | None = None
+
+
+def _max_wait_ms(request: Any) -> int:
+    return int(request.max_wait.total_seconds() * 1000)
+
+
+def _requested(ctx: RequestContext, request: Any) -> tuple[list[tuple[TopicPartition, PartitionFetchState]], list[PartitionResult]]:
+    """The request's partitions, resolving topic ids; unknown ids become immediate errors."""
+    by_id = ctx.version >= TOPIC_IDS_FROM
+    metadata = ctx.services.metadata
+    requested: list[tuple[TopicPartition, PartitionFetchState]] = []
+    unknown: list[PartitionResult] = []
+    for topic in request.topics:
+        if by_id:
+            meta = metadata.topic_by_id(topic.topic_id)
+            if meta is None:
+                for p in topic.partitions:
+                    tp = TopicPartition("", p.partition)
+                    unknown.append(PartitionResult(tp, topic.topic_id, ErrorCode.unknown_topic_id))
+                continue
+            name, topic_id = meta.name, topic.topic_id
+        else:
+            name, topic_id = topic.topic, None
+        for p in topic.partitions:
+            state = PartitionFetchState(p.fetch_offset, p.partition_max_bytes, topic_id)
+            requested.append((TopicPartition(name, p.partition), state))
+    return requested, unknown
+
+
+def _forgotten(ctx: RequestContext, request: Any) -> list[TopicPartition]:
+    forgotten: list[TopicPartition] = []
+    for topic in getattr(request, "forgotten_topics_data", ()):
+        if ctx.version >= TOPIC_IDS_FROM:
+            meta = ctx.services.metadata.topic_by_id(topic.topic_id)
+            if meta is None:
+                continue
+            name = meta.name
+        else:
+            name = topic.topic
+        forgotten.extend(TopicPartition(name, p) for p in topic.partitions)
+    return forgotten
+
+
+def _read_all(ctx: RequestContext, plan: FetchPlan, max_bytes: int) -> tuple[list[PartitionResult], int]:
+    """Read every planned partition within the byte limits; returns results and bytes read."""
+    results: list[PartitionResult] = []
+    remaining = max_bytes
+    total = 0
+    first_with_data = True
+    replicas = ctx.services.replicas
+    for tp, state in plan.partitions:
+        partition = replicas.get(tp.topic, tp.partition)
+        if partition is None:
+            code = ErrorCode.unknown_topic_id if state.topic_id is not None else ErrorCode.unknown_topic_or_partition
+            results.append(PartitionResult(tp, state.topic_id, code, state=state))
+            continue
+        offsets = partition.offsets()
+        result = PartitionResult(
+            tp, state.topic_id, ErrorCode.none,
+            offsets.high_watermark, offsets.log_start_offset, offsets.last_stable_offset,
+            state=state,
+        )
+        limit = min(state.max_bytes, remaining)
+        try:
+            if limit > 0 or first_with_data:
+                read = partition.read(state.fetch_offset, max(limit, 0), min_one_batch=first_with_data)
+                result.records = read.records
+        except Exception as exc:  # noqa: BLE001 - mapped to a per-partition error code
+            result.error = error_code_for(exc)
+        if result.records:
+            first_with_data = False
+            total += len(result.records)
+            remaining -= len(result.records)
+        results.append(result)
+    return results, total
+
+
+def _response(ctx: RequestContext, plan: FetchPlan, results: list[PartitionResult]) -> Any:
+    s = ctx.schema
+    by_id = ctx.version >= TOPIC_IDS_FROM
+    topics: dict[tuple[str, Any], list[Any]] = {}
+    for r in results:
+        if r.state is not None and not should_include(
+            r.state,
+            has_records=bool(r.records),
+            error=r.error != ErrorCode.none,
+            high_watermark=r.high_watermark,
+            log_start_offset=r.log_start_offset,
+            last_stable_offset=r.last_stable_offset,
+            incremental=plan.incremental,
+        ):
+            continue
+        data = s.make(
+            "PartitionData",
+            partition_index=r.tp.partition,
+            error_code=r.error,
+            high_watermark=r.high_watermark,
+            last_stable_offset=r.last_stable_offset,
+            log_start_offset=r.log_start_offset,
+            aborted_transactions=None,
+            preferred_read_replica=-1,
+            records=r.records,
+        )
+        topics.setdefault((r.tp.topic, r.topic_id), []).append(data)
+    responses = [
+        s.make("FetchableTopicResponse", **({"topic_id": tid} if by_id else {"topic": name}), partitions=parts)
+        for (name, tid), parts in topics.items()
+    ]
+    return s.response(throttle_time=0, error_code=ErrorCode.none, session_id=plan.response_session_id, responses=responses)
+
+
+@handles(ApiKey.FETCH, 4, 16)
+async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
+    requested, unknown = _requested(ctx, request)
+    session_id = getattr(request, "session_id", 0)
+    epoch = getattr(request, "session_epoch", -1)
+    plan = ctx.services.fetch_sessions.plan(
+        session_id, epoch, requested, _forgotten(ctx, request), sessions_allowed=ctx.version >= 7
+    )
+    if plan.error is not None:
+        return ctx.schema.response(throttle_time=0, error_code=ErrorCode[plan.error.value], session_id=0, responses=[])
+    max_bytes = getattr(request, "max_bytes", 2**31 - 1)
+    fetch_max = ctx.services.config.fetch_max_bytes
+    max_bytes = min(max_bytes, fetch_max) if max_bytes > 0 else fetch_max
+    results, total = _read_all(ctx, plan, max_bytes)
+    max_wait_ms = _max_wait_ms(request)
+    has_error = any(r.error != ErrorCode.none for r in results) or bool(unknown)
+    if total < request.min_bytes and max_wait_ms > 0 and not has_error and plan.partitions:
+        delayed = DelayedFetch((tp for tp, _ in plan.partitions), request.min_bytes, total)
+        purgatory = ctx.services.replicas.purgatory
+        purgatory.watch(delayed)
+        try:
+            await delayed.wait(max_wait_ms / 1000.0)
+        finally:
+            purgatory.unwatch(delayed)
+        results, total = _read_all(ctx, plan, max_bytes)
+    return _response(ctx, plan, results + unknown)

@@ -1,0 +1,107 @@
+"""Metadata (v0-v12), with auto topic creation (auto.create.topics.enable)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from grete.cluster.controller import AdminError
+from grete.cluster.metadata import TopicMetadata
+from grete.cluster.topic_names import topic_name_error
+from grete.handlers.context import RequestContext
+from grete.handlers.registry import handles
+from grete.protocol import ApiKey, ErrorCode
+
+log = logging.getLogger("grete.handlers")
+
+AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
+
+
+def _topic_response(ctx: RequestContext, topic: TopicMetadata) -> Any:
+    s = ctx.schema
+    node = ctx.services.node_id
+    partitions = [
+        s.make(
+            "MetadataResponsePartition",
+            error_code=ErrorCode.none,
+            partition_index=index,
+            leader_id=node,
+            leader_epoch=0,
+            replica_nodes=[node],
+            isr_nodes=[node],
+            offline_replicas=[],
+        )
+        for index in range(topic.partitions)
+    ]
+    return s.make(
+        "MetadataResponseTopic",
+        error_code=ErrorCode.none,
+        name=topic.name,
+        topic_id=topic.topic_id,
+        is_internal=topic.internal,
+        partitions=partitions,
+        topic_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+    )
+
+
+def _error_topic(ctx: RequestContext, name: str | None, error: ErrorCode, topic_id: Any = None) -> Any:
+    values: dict[str, Any] = {"error_code": error, "name": name, "is_internal": False, "partitions": []}
+    if topic_id is not None:
+        values["topic_id"] = topic_id
+    values["topic_authorized_operations"] = AUTHORIZED_OPERATIONS_OMITTED
+    return ctx.schema.make("MetadataResponseTopic", **values)
+
+
+def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any:
+    services = ctx.services
+    name = getattr(requested, "name", None)
+    topic_id = getattr(requested, "topic_id", None)
+    if name is None and topic_id is not None and topic_id.int != 0:
+        topic = services.metadata.topic_by_id(topic_id)
+        if topic is None:
+            return _error_topic(ctx, None, ErrorCode.unknown_topic_id, topic_id)
+        return _topic_response(ctx, topic)
+    if name is None:
+        return _error_topic(ctx, None, ErrorCode.invalid_request)
+    topic = services.metadata.topic(name)
+    if topic is not None:
+        return _topic_response(ctx, topic)
+    if topic_name_error(name) is not None:
+        return _error_topic(ctx, name, ErrorCode.invalid_topic_exception)
+    if not (auto_create and services.config.auto_create_topics_enable):
+        return _error_topic(ctx, name, ErrorCode.unknown_topic_or_partition)
+    try:
+        topic = services.controller.auto_create_topic(name)
+    except AdminError as exc:
+        log.info("auto-creation of %r refused: %s", name, exc)
+        return _error_topic(ctx, name, ErrorCode[exc.kind])
+    return _topic_response(ctx, topic)
+
+
+@handles(ApiKey.METADATA, 0, 12)
+async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
+    services = ctx.services
+    endpoint = services.endpoint_for(ctx.connection.listener)
+    brokers = [
+        ctx.schema.make(
+            "MetadataResponseBroker",
+            node_id=endpoint.node_id,
+            host=endpoint.host,
+            port=endpoint.port,
+            rack=endpoint.rack,
+        )
+    ]
+    # v0: an empty list means every topic; v1+: null means every topic.
+    all_topics = request.topics is None or (ctx.version == 0 and not request.topics)
+    if all_topics:
+        topics = [_topic_response(ctx, t) for t in services.metadata.topics()]
+    else:
+        auto_create = getattr(request, "allow_auto_topic_creation", True)
+        topics = [_lookup(ctx, t, auto_create) for t in request.topics]
+    return ctx.schema.response(
+        throttle_time=0,
+        brokers=brokers,
+        cluster_id=services.cluster_id,
+        controller_id=services.node_id,
+        topics=topics,
+    )

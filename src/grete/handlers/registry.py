@@ -1,0 +1,47 @@
+"""The handler registry: each API module declares its key and version range here.
+
+ApiVersions is built from this registry, so what we advertise cannot drift from
+what we implement. Versions are clamped to those kio can encode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from grete.protocol import ApiKey, kio_supports
+
+if TYPE_CHECKING:
+    from grete.handlers.context import RequestContext
+
+HandleFn = Callable[["RequestContext", Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    api_key: ApiKey
+    min_version: int
+    max_version: int
+    handle: HandleFn
+
+    def supports(self, version: int) -> bool:
+        return self.min_version <= version <= self.max_version
+
+
+REGISTRY: dict[int, HandlerSpec] = {}
+
+
+def handles(api_key: ApiKey, min_version: int, max_version: int) -> Callable[[HandleFn], HandleFn]:
+    """Register ``fn`` as the handler of ``api_key`` for the given inclusive version range."""
+    supported = [v for v in range(min_version, max_version + 1) if kio_supports(api_key, v)]
+    if not supported:
+        raise ValueError(f"kio encodes no version of {api_key.name} in [{min_version}, {max_version}]")
+
+    def register(fn: HandleFn) -> HandleFn:
+        if api_key in REGISTRY:
+            raise ValueError(f"{api_key.name} registered twice")
+        REGISTRY[api_key] = HandlerSpec(api_key, min(supported), max(supported), fn)
+        return fn
+
+    return register

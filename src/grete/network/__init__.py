@@ -1,0 +1,1 @@
+"""Sockets → frames: listener, connection (ordering, backpressure), sans-IO framing."""

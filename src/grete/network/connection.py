@@ -1,0 +1,222 @@
+"""One client connection: frames in, responses out in request order.
+
+Requests on a connection are handled concurrently (a long-polling fetch does not
+hold up the requests behind it) but responses are written strictly in request
+order, as Kafka clients require. Handling starts in arrival order, so appends of
+pipelined produce requests happen in order too.
+
+Backpressure: reading pauses while ``max_pending`` responses are outstanding, or
+while the transport's write buffer is over its high-water mark, and resumes when
+both drain (uvicorn's flow control).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from grete.clock import SYSTEM_CLOCK, Clock
+from grete.network.framing import FrameDecoder, FrameError
+
+log = logging.getLogger("grete.network")
+
+
+class CloseConnection(Exception):
+    """Raised by a dispatcher to close the connection after logging ``str(exc)``."""
+
+
+@dataclass(slots=True)
+class ConnectionInfo:
+    """What a handler may know about the connection a request came on."""
+
+    connection_id: int
+    peer: str
+    listener: str
+    security_protocol: str = "PLAINTEXT"
+    attributes: dict[str, object] = field(default_factory=dict)
+
+
+Dispatch = Callable[[bytes, ConnectionInfo], Awaitable[bytes | None]]
+
+
+class _Slot:
+    """A response position in the connection's ordered queue."""
+
+    __slots__ = ("done", "frame", "task")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.frame: bytes | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
+class Connection(asyncio.Protocol):
+    """asyncio protocol for one Kafka client connection.
+
+    Not thread-safe; all methods run on the event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        info: ConnectionInfo,
+        dispatch: Dispatch,
+        max_frame_bytes: int,
+        max_pending: int,
+        on_close: Callable[[Connection], None],
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.info = info
+        self._dispatch = dispatch
+        self._decoder = FrameDecoder(max_frame_bytes)
+        self._max_pending = max_pending
+        self._pending: collections.deque[_Slot] = collections.deque()
+        self._on_close = on_close
+        self._clock = clock
+        self._transport: asyncio.Transport | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._draining = False
+        self._closed = False
+        self._drained = asyncio.Event()
+        self.last_active = clock.monotonic()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.info.peer = f"{peer[0]}:{peer[1]}"
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.last_active = self._clock.monotonic()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed or self._draining:
+            return
+        self.last_active = self._clock.monotonic()
+        self._decoder.receive_data(data)
+        try:
+            while not self._closed:
+                frame = self._decoder.next_frame()
+                if frame is None:
+                    break
+                self._start(frame)
+        except FrameError as exc:
+            self.abort(str(exc))
+            return
+        self._update_reading()
+
+    def eof_received(self) -> bool | None:
+        # The client half-closed: finish what is pending, then close.
+        self._draining = True
+        self._maybe_finish_drain()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        for slot in self._pending:
+            if slot.task is not None and not slot.task.done():
+                slot.task.cancel()
+        self._pending.clear()
+        self._drained.set()
+        self._on_close(self)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._update_reading()
+
+    # -- request handling ------------------------------------------------------------------
+
+    def _start(self, frame: bytes) -> None:
+        slot = _Slot()
+        self._pending.append(slot)
+        slot.task = asyncio.ensure_future(self._run(slot, frame))
+
+    async def _run(self, slot: _Slot, frame: bytes) -> None:
+        try:
+            response = await self._dispatch(frame, self.info)
+        except CloseConnection as exc:
+            self.abort(str(exc))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("connection %s: unexpected error; closing", self.info.peer)
+            self.abort(None)
+            return
+        slot.frame = response
+        slot.done = True
+        self._flush()
+
+    def _flush(self) -> None:
+        transport = self._transport
+        if transport is None or self._closed:
+            return
+        pending = self._pending
+        while pending and pending[0].done:
+            frame = pending.popleft().frame
+            if frame is not None:
+                transport.write(frame)
+        self.last_active = self._clock.monotonic()
+        self._update_reading()
+        self._maybe_finish_drain()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None or self._closed:
+            return
+        should_pause = (
+            self._draining or self._writing_paused or len(self._pending) >= self._max_pending
+        )
+        if should_pause and not self._reading_paused:
+            self._reading_paused = True
+            transport.pause_reading()
+        elif not should_pause and self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def partial_bytes(self) -> int:
+        return self._decoder.buffered
+
+    def abort(self, reason: str | None) -> None:
+        """Close now, dropping pending responses; logs ``reason`` as one line."""
+        if self._closed:
+            return
+        if reason:
+            log.warning("closing connection from %s: %s", self.info.peer, reason)
+        self._closed = True
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _maybe_finish_drain(self) -> None:
+        if self._draining and not self._pending and not self._closed:
+            self._closed = True
+            if self._transport is not None:
+                self._transport.close()
+
+    async def drain_and_close(self) -> None:
+        """Stop reading, finish in-flight requests, write their responses, close."""
+        self._draining = True
+        self._update_reading()
+        self._maybe_finish_drain()
+        if not self._drained.is_set():
+            await self._drained.wait()

@@ -1,0 +1,81 @@
+"""Fetches parked until enough data arrives (fetch.min.bytes) or their max wait passes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from grete.partition.partition import TopicPartition
+
+
+class DelayedFetch:
+    """A fetch waiting for ``min_bytes`` of new data across its partitions.
+
+    Completion condition: the bytes appended to the watched partitions since the
+    fetch was parked, plus what it already had, reach ``min_bytes``; or the
+    partitions' set changes (a deletion), which also wakes it. The deadline is
+    applied by ``wait``. Event loop only.
+    """
+
+    __slots__ = ("partitions", "min_bytes", "accumulated", "_future")
+
+    def __init__(self, partitions: Iterable[TopicPartition], min_bytes: int, accumulated: int) -> None:
+        self.partitions = frozenset(partitions)
+        self.min_bytes = min_bytes
+        self.accumulated = accumulated
+        self._future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_append(self, nbytes: int) -> None:
+        self.accumulated += nbytes
+        if self.accumulated >= self.min_bytes:
+            self.complete()
+
+    def complete(self) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    @property
+    def completed(self) -> bool:
+        return self._future.done()
+
+    async def wait(self, timeout_s: float) -> bool:
+        """True if completed by data, False if the deadline passed first."""
+        if timeout_s <= 0:
+            return self._future.done()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._future), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
+class FetchPurgatory:
+    """Parked fetches, indexed by the partitions they watch."""
+
+    def __init__(self) -> None:
+        self._watchers: dict[TopicPartition, set[DelayedFetch]] = {}
+
+    def watch(self, delayed: DelayedFetch) -> None:
+        for tp in delayed.partitions:
+            self._watchers.setdefault(tp, set()).add(delayed)
+
+    def unwatch(self, delayed: DelayedFetch) -> None:
+        for tp in delayed.partitions:
+            watchers = self._watchers.get(tp)
+            if watchers is not None:
+                watchers.discard(delayed)
+                if not watchers:
+                    del self._watchers[tp]
+
+    def on_append(self, tp: TopicPartition, nbytes: int) -> None:
+        watchers = self._watchers.get(tp)
+        if watchers:
+            for delayed in list(watchers):
+                delayed.on_append(nbytes)
+
+    def wake_all(self, tp: TopicPartition) -> None:
+        for delayed in list(self._watchers.get(tp, ())):
+            delayed.complete()
+
+    def __len__(self) -> int:
+        return len({d for ws in self._watchers.values() for d in ws})

@@ -1,0 +1,85 @@
+"""The partitions this broker hosts, their logs, and the fetches waiting on them."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+
+from grete.clock import Clock
+from grete.partition.delayed_fetch import FetchPurgatory
+from grete.partition.partition import Partition, PartitionSettings, TopicPartition
+from grete.storage.log_manager import LogManager
+from grete.storage.types import LogAppendInfo
+
+log = logging.getLogger("grete.partition")
+
+
+class ReplicaManager:
+    """Hosts partitions (single node: leads all of them) on top of one LogManager.
+
+    Not thread-safe; event loop only.
+    """
+
+    def __init__(self, logs: LogManager, clock: Clock) -> None:
+        self.logs = logs
+        self.clock = clock
+        self.purgatory = FetchPurgatory()
+        self._partitions: dict[TopicPartition, Partition] = {}
+        self._by_topic: dict[str, dict[int, Partition]] = {}
+
+    # -- hosting ---------------------------------------------------------------------------
+
+    def ensure_partition(
+        self, tp: TopicPartition, topic_id: uuid.UUID, settings: PartitionSettings
+    ) -> Partition:
+        """The partition, opening or creating its log if needed."""
+        partition = self._partitions.get(tp)
+        if partition is not None:
+            return partition
+        log_ = self.logs.get(tp.topic, tp.partition)
+        if log_ is None:
+            log_ = self.logs.create(tp.topic, tp.partition, settings.log_config)
+        else:
+            log_.update_config(settings.log_config)
+        partition = Partition(tp, topic_id, log_, settings, self.clock)
+        self._partitions[tp] = partition
+        self._by_topic.setdefault(tp.topic, {})[tp.partition] = partition
+        return partition
+
+    def remove_topic(self, topic: str) -> None:
+        """Stop hosting every partition of ``topic`` and delete their logs."""
+        for index in sorted(self._by_topic.pop(topic, {})):
+            tp = TopicPartition(topic, index)
+            self._partitions.pop(tp, None)
+            self.purgatory.wake_all(tp)
+            self.logs.delete(topic, index)
+
+    def get(self, topic: str, partition: int) -> Partition | None:
+        return self._partitions.get(TopicPartition(topic, partition))
+
+    def topic_partitions(self, topic: str) -> dict[int, Partition]:
+        return self._by_topic.get(topic, {})
+
+    def __iter__(self) -> Iterator[Partition]:
+        return iter(list(self._partitions.values()))
+
+    # -- data path ---------------------------------------------------------------------------
+
+    def append(self, partition: Partition, records: bytes) -> LogAppendInfo:
+        """Append as leader and wake fetches waiting on this partition."""
+        info = partition.append_records_as_leader(records)
+        if not info.duplicate:
+            self.purgatory.on_append(partition.tp, len(records))
+        return info
+
+    # -- durability ------------------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        self.logs.checkpoint()
+
+    def flush_dirty(self) -> None:
+        self.logs.flush_dirty()
+
+    def shutdown(self) -> None:
+        self.logs.shutdown()

@@ -1,0 +1,28 @@
+"""Frames ↔ kio entities. The only package that imports kio."""
+
+from grete.protocol.apis import ApiKey
+from grete.protocol.codec import (
+    MalformedRequest,
+    RequestHeader,
+    UnknownApiKey,
+    decode_body,
+    encode_response,
+    parse_header,
+)
+from grete.protocol.errors import ErrorCode
+from grete.protocol.schema import Schema, error_response, kio_supports, schema
+
+__all__ = [
+    "ApiKey",
+    "ErrorCode",
+    "MalformedRequest",
+    "RequestHeader",
+    "Schema",
+    "UnknownApiKey",
+    "decode_body",
+    "encode_response",
+    "error_response",
+    "kio_supports",
+    "parse_header",
+    "schema",
+]

@@ -1,0 +1,58 @@
+"""Small frozen values that cross the storage boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grete.records.batch import BatchHeader
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Per-log settings, with Kafka's topic-level names and broker defaults."""
+
+    segment_bytes: int = 1024 * 1024 * 1024  # segment.bytes
+    segment_ms: int = 7 * 24 * 3600 * 1000  # segment.ms
+    segment_jitter_ms: int = 0  # segment.jitter.ms
+    segment_index_bytes: int = 10 * 1024 * 1024  # segment.index.bytes
+    index_interval_bytes: int = 4096  # index.interval.bytes
+    flush_messages: int = 2**63 - 1  # flush.messages (Long.MAX_VALUE: leave it to the OS)
+    flush_ms: int = 2**63 - 1  # flush.ms
+    max_message_bytes: int = 1024 * 1024 + 12  # max.message.bytes (1048588)
+
+
+@dataclass(frozen=True, slots=True)
+class LogAppendInfo:
+    """What an append did. For a duplicate (a retried idempotent batch) the offsets are the
+    original ones and nothing was written."""
+
+    first_offset: int
+    last_offset: int
+    max_timestamp: int
+    log_append_time: int  # -1 unless LogAppendTime was stamped
+    log_start_offset: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReadInfo:
+    """Bytes of whole batches read from the log, starting with the batch that holds the
+    fetch offset (which may begin before it, as in Kafka)."""
+
+    records: bytes
+    first_offset: int  # base offset of the first batch returned, or the fetch offset if none
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampOffset:
+    timestamp: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class ValidBatch:
+    """One validated batch inside a produce's records bytes: [start, end) and its header."""
+
+    start: int
+    end: int
+    header: BatchHeader

@@ -1,0 +1,1 @@
+"""Helpers for running a Grete broker inside a test process (``grete.testing.BrokerThread``)."""
