@@ -103,8 +103,12 @@ class Connection(asyncio.Protocol):
             return
         self.last_active = self._clock.monotonic()
         self._decoder.receive_data(data)
+        self._start_buffered()
+
+    def _start_buffered(self) -> None:
+        """Start every complete buffered frame, as long as the pending limit allows."""
         try:
-            while not self._closed:
+            while not self._closed and not self._draining and len(self._pending) < self._max_pending:
                 frame = self._decoder.next_frame()
                 if frame is None:
                     break
@@ -170,7 +174,7 @@ class Connection(asyncio.Protocol):
             if frame is not None:
                 transport.write(frame)
         self.last_active = self._clock.monotonic()
-        self._update_reading()
+        self._start_buffered()
         self._maybe_finish_drain()
 
     def _update_reading(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from grete.partition.partition import TopicPartition
+from grete.partition.topic_partition import TopicPartition
 
 
 class DelayedFetch:

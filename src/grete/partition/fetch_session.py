@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from grete.clock import Clock
-from grete.partition.partition import TopicPartition
+from grete.partition.topic_partition import TopicPartition
 
 INITIAL_EPOCH = 0
 FINAL_EPOCH = -1

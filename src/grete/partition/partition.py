@@ -6,18 +6,10 @@ import uuid
 from dataclasses import dataclass
 
 from grete.clock import Clock
+from grete.partition.topic_partition import TopicPartition
 from grete.records.validation import validate_produce_records
 from grete.storage.log import Log
 from grete.storage.types import LogAppendInfo, LogConfig, ReadInfo, TimestampOffset
-
-
-@dataclass(frozen=True, slots=True)
-class TopicPartition:
-    topic: str
-    partition: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}-{self.partition}"
 
 
 @dataclass(frozen=True, slots=True)
