@@ -16,7 +16,8 @@ from grete.cluster.metadata import MetadataStore, TopicMetadata, new_topic_id
 from grete.cluster.topic_config import InvalidConfig, TopicConfig, validate_topic_configs
 from grete.cluster.topic_names import INTERNAL_TOPICS, collides, topic_name_error
 from grete.config import BrokerConfig
-from grete.partition.partition import PartitionSettings, TopicPartition
+from grete.partition.partition import PartitionSettings
+from grete.partition.topic_partition import TopicPartition
 from grete.partition.replica_manager import ReplicaManager
 
 log = logging.getLogger("grete.cluster")

@@ -15,7 +15,7 @@ from grete.partition.fetch_session import (
     PartitionFetchState,
     should_include,
 )
-from grete.partition.partition import TopicPartition
+from grete.partition.topic_partition import TopicPartition
 from grete.protocol import ApiKey, ErrorCode
 
 TOPIC_IDS_FROM = 13  # Fetch v13+ names topics by id

@@ -13,6 +13,8 @@ from grete.protocol import ApiKey, ErrorCode
 
 
 def _created_configs(ctx: RequestContext, topic: TopicMetadata) -> list[Any]:
+    if ctx.version < 5:  # v5 added the created topic's configs to the response
+        return []
     entries = describe_topic_configs(
         topic.configs, ctx.services.config, include_synonyms=False, include_documentation=False
     )

@@ -1,0 +1,1 @@
+"""Cluster metadata: topics and their configs, the metadata image, the controller."""
