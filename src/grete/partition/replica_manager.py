@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 from grete.clock import Clock
 from grete.partition.delayed_fetch import FetchPurgatory
-from grete.partition.partition import Partition, PartitionSettings, TopicPartition
+from grete.partition.partition import Partition, PartitionSettings
+from grete.partition.topic_partition import TopicPartition
 from grete.storage.log_manager import LogManager
 from grete.storage.types import LogAppendInfo
 
