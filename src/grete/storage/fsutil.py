@@ -1,0 +1,54 @@
+"""Small file helpers: exact reads and writes, atomic replacement, directory fsync."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def pread_exact(fd: int, size: int, position: int) -> bytes:
+    """Read ``size`` bytes at ``position``, fewer only at end of file."""
+    data = os.pread(fd, size, position)
+    if len(data) == size or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = os.pread(fd, size - got, position + got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview, position: int) -> None:
+    """pwrite all of ``data`` at ``position`` (pwrite may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, position)
+        view = view[written:]
+        position += written
+
+
+def fsync_dir(dir: Path) -> None:
+    """Make renames and unlinks in ``dir`` durable."""
+    fd = os.open(dir, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` so that a crash leaves the old or the new contents: write
+    ``<path>.tmp``, fsync it, rename it over ``path``, fsync the directory."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, data, 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)

@@ -1,0 +1,435 @@
+"""One partition's log: an ordered list of segments in one directory."""
+
+from __future__ import annotations
+
+import bisect
+import random
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from grete.clock import SYSTEM_CLOCK, Clock
+from grete.records.batch import (
+    NO_TIMESTAMP,
+    BatchHeader,
+    peek_offset_and_length,
+    set_base_offset,
+    set_leader_epoch,
+    set_log_append_time,
+)
+from grete.storage.errors import OffsetOutOfRange
+from grete.storage.fsutil import fsync_dir
+from grete.storage.log_loader import load_segments, remove_stray_files
+from grete.storage.producer_state import ProducerStateManager
+from grete.storage.segment import AppendedBatch, LogSegment
+from grete.storage.types import LogAppendInfo, LogConfig, ReadInfo, TimestampOffset, ValidBatch
+
+
+class Log:
+    """The log of one partition replica, in Kafka's directory layout.
+
+    Not thread-safe; called only from the event loop. Invariants: segments are sorted
+    by base offset, never empty, and only the last (active) one is appended to;
+    log_start_offset <= recovery_point <= log_end_offset; everything below the
+    recovery point has been fsynced. Batches are kept as bytes: the log reads their
+    headers, never their records (except in ``offset_for_timestamp``).
+    """
+
+    def __init__(
+        self,
+        dir: Path,
+        config: LogConfig,
+        segments: list[LogSegment],
+        *,
+        log_start_offset: int,
+        recovery_point: int,
+        clock: Clock,
+        rng: random.Random,
+    ) -> None:
+        self._dir = dir
+        self._config = config
+        self._segments = segments
+        self._clock = clock
+        self._rng = rng
+        self._log_start_offset = log_start_offset
+        self._recovery_point = recovery_point
+        self._last_flush_ms = clock.time_ms()
+        self._roll_jitter_ms = self._new_jitter()
+        self._dir_dirty = False
+        self._closed = False
+        self.producer_state = ProducerStateManager(dir)
+
+    @classmethod
+    def open(
+        cls,
+        dir: Path,
+        config: LogConfig,
+        *,
+        recovery_point: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
+        log_start_offset: int = 0,
+        had_clean_shutdown: bool = False,
+        rng: random.Random | None = None,
+    ) -> Log:
+        """Load (or create) the log in ``dir``, recovering everything from
+        ``recovery_point`` on (nothing but the active segment's tail after a clean
+        shutdown), then rebuild the producer state from its snapshot and the log."""
+        dir.mkdir(parents=True, exist_ok=True)
+        remove_stray_files(dir)
+        loaded = load_segments(
+            dir,
+            config,
+            recovery_point=recovery_point,
+            log_start_offset=log_start_offset,
+            had_clean_shutdown=had_clean_shutdown,
+            now_ms=clock.time_ms(),
+        )
+        segments = loaded.segments
+        log_end = segments[-1].next_offset
+        start = min(max(log_start_offset, segments[0].base_offset), log_end)
+        if loaded.recovered:
+            for segment in segments:
+                segment.flush()
+            fsync_dir(dir)
+        # Every segment holding offsets >= recovery_point was validated, then fsynced
+        # above; if none was, recovery_point was already at or past the log end.
+        self = cls(
+            dir,
+            config,
+            segments,
+            log_start_offset=start,
+            recovery_point=log_end,
+            clock=clock,
+            rng=rng or random.Random(),
+        )
+        self._load_producer_state()
+        return self
+
+    # -- properties ------------------------------------------------------------------
+
+    @property
+    def dir(self) -> Path:
+        return self._dir
+
+    @property
+    def config(self) -> LogConfig:
+        return self._config
+
+    def update_config(self, config: LogConfig) -> None:
+        """Takes effect on the next append; index sizes apply to new segments."""
+        self._config = config
+        self._roll_jitter_ms = self._new_jitter()
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        return self._segments[-1].next_offset
+
+    @property
+    def recovery_point(self) -> int:
+        return self._recovery_point
+
+    @property
+    def last_flush_ms(self) -> int:
+        return self._last_flush_ms
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(s.size for s in self._segments)
+
+    @property
+    def num_segments(self) -> int:
+        return len(self._segments)
+
+    @property
+    def segments(self) -> Sequence[LogSegment]:
+        return tuple(self._segments)
+
+    @property
+    def active_segment(self) -> LogSegment:
+        return self._segments[-1]
+
+    # -- append ----------------------------------------------------------------------
+
+    def append(
+        self,
+        records: bytearray,
+        batches: Sequence[ValidBatch],
+        *,
+        leader_epoch: int,
+        log_append_time_ms: int | None = None,
+    ) -> LogAppendInfo:
+        """Assign offsets from the log end, patch them (and the leader epoch, and
+        LogAppendTime if given) into ``records`` in place, and write all batches with
+        one write. A retried idempotent batch is not written: its original offsets come
+        back with duplicate=True. Raises OutOfOrderSequence, InvalidProducerEpoch."""
+        if not batches:
+            raise ValueError("nothing to append")
+        duplicate = self.producer_state.validate(b.header for b in batches)
+        if duplicate is not None:
+            return LogAppendInfo(
+                duplicate.first_offset,
+                duplicate.last_offset,
+                duplicate.timestamp,
+                duplicate.timestamp if log_append_time_ms is not None else NO_TIMESTAMP,
+                self._log_start_offset,
+                duplicate=True,
+            )
+        start, end = batches[0].start, batches[-1].end
+        first_offset = self.log_end_offset
+        last_offset = first_offset + sum(b.header.last_offset_delta + 1 for b in batches) - 1
+        now = self._clock.time_ms()
+        self._maybe_roll(end - start, last_offset, now)
+        with memoryview(records) as view:
+            appended = self._assign(view, batches, first_offset, leader_epoch, log_append_time_ms)
+            self.active_segment.append(view[start:end], appended, now)
+        for batch, meta in zip(batches, appended):
+            base = meta.last_offset - batch.header.last_offset_delta
+            self.producer_state.update(batch.header, base, meta.max_timestamp)
+        if self.log_end_offset - self._recovery_point >= self._config.flush_messages:
+            self.flush()
+        return LogAppendInfo(
+            first_offset,
+            last_offset,
+            max(m.max_timestamp for m in appended),
+            NO_TIMESTAMP if log_append_time_ms is None else log_append_time_ms,
+            self._log_start_offset,
+        )
+
+    @staticmethod
+    def _assign(
+        view: memoryview,
+        batches: Sequence[ValidBatch],
+        first_offset: int,
+        leader_epoch: int,
+        log_append_time_ms: int | None,
+    ) -> list[AppendedBatch]:
+        appended = []
+        offset = first_offset
+        expected_start = batches[0].start
+        for b in batches:
+            if b.start != expected_start:
+                raise ValueError("batches must be contiguous in the records")
+            expected_start = b.end
+            set_base_offset(view, offset, b.start)
+            set_leader_epoch(view, leader_epoch, b.start)
+            max_timestamp = b.header.max_timestamp
+            if log_append_time_ms is not None:
+                set_log_append_time(view[b.start : b.end], log_append_time_ms)
+                max_timestamp = log_append_time_ms
+            offset += b.header.last_offset_delta + 1
+            appended.append(AppendedBatch(offset - 1, max_timestamp, b.end - b.start))
+        return appended
+
+    def _maybe_roll(self, size: int, last_offset: int, now_ms: int) -> None:
+        segment = self.active_segment
+        if segment.size == 0:
+            return
+        if (
+            segment.size + size > self._config.segment_bytes
+            or now_ms - segment.rolling_base_ms() > self._config.segment_ms - self._roll_jitter_ms
+            or segment.index_full
+            or not segment.fits_offset(last_offset)
+        ):
+            self.roll()
+
+    def roll(self) -> LogSegment:
+        """Start a new active segment at the log end (unless the active one is empty);
+        snapshot the producer state there and fsync the rolled segment."""
+        old = self.active_segment
+        if old.size == 0:
+            return old
+        new_base = self.log_end_offset
+        old.seal()
+        self.producer_state.take_snapshot(new_base)
+        segment = LogSegment.create(
+            self._dir,
+            new_base,
+            index_interval_bytes=self._config.index_interval_bytes,
+            max_index_bytes=self._config.segment_index_bytes,
+            now_ms=self._clock.time_ms(),
+        )
+        self._segments.append(segment)
+        self._dir_dirty = True
+        self._roll_jitter_ms = self._new_jitter()
+        self.flush(new_base)  # Kafka does this on a background thread
+        return segment
+
+    def _new_jitter(self) -> int:
+        jitter = self._config.segment_jitter_ms
+        return self._rng.randrange(jitter) if jitter > 0 else 0
+
+    # -- read ------------------------------------------------------------------------
+
+    def _floor_segment(self, offset: int) -> int:
+        return max(bisect.bisect_right(self._segments, offset, key=lambda s: s.base_offset) - 1, 0)
+
+    def read(
+        self,
+        offset: int,
+        max_bytes: int,
+        *,
+        max_offset: int | None = None,
+        min_one_batch: bool = True,
+    ) -> ReadInfo:
+        """Whole batches from the one holding ``offset``: up to ``max_bytes`` (at least one
+        batch if ``min_one_batch``), none whose base offset is >= ``max_offset``. May span
+        segments. Raises OffsetOutOfRange outside [log_start_offset, log_end_offset]."""
+        log_end = self.log_end_offset
+        if offset < self._log_start_offset or offset > log_end:
+            raise OffsetOutOfRange(offset, self._log_start_offset, log_end)
+        chunks: list[bytes] = []
+        remaining = max_bytes
+        i = self._floor_segment(offset)
+        position = self._segments[i].translate_offset(offset)
+        while True:
+            segment = self._segments[i]
+            if position is not None:
+                data = segment.read(
+                    position,
+                    remaining,
+                    max_offset=max_offset,
+                    min_one_batch=min_one_batch and not chunks,
+                )
+                if data:
+                    chunks.append(data)
+                    remaining -= len(data)
+                if position + len(data) < segment.size or remaining <= 0:
+                    break
+            i += 1
+            if i == len(self._segments):
+                break
+            position = 0
+        records = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        first = peek_offset_and_length(records)[0] if records else offset
+        return ReadInfo(records, first)
+
+    def headers_from(self, offset: int) -> Iterator[BatchHeader]:
+        """Headers of the batches holding offsets >= ``offset``, in order."""
+        i = self._floor_segment(offset)
+        position = self._segments[i].translate_offset(offset)
+        for segment in self._segments[i:]:
+            if position is not None:
+                for batch in segment.headers(position):
+                    yield batch.header
+            position = 0
+
+    # -- timestamps ------------------------------------------------------------------
+
+    def offset_for_timestamp(self, timestamp: int) -> TimestampOffset | None:
+        """The earliest record (at or after log_start_offset) whose timestamp is >=
+        ``timestamp``, with that record's timestamp; None if there is none."""
+        for segment in self._segments:
+            if segment.max_timestamp.timestamp >= timestamp:
+                found = segment.find_offset_by_timestamp(timestamp, self._log_start_offset)
+                if found is not None:
+                    return found
+        return None
+
+    def max_timestamp_offset(self) -> TimestampOffset | None:
+        """The largest record timestamp in the log and the earliest offset holding it."""
+        best = max((s.max_timestamp.timestamp for s in self._segments), default=NO_TIMESTAMP)
+        if best < 0:
+            return None
+        return self.offset_for_timestamp(best)
+
+    # -- durability and lifecycle ------------------------------------------------------
+
+    def flush(self, up_to: int | None = None) -> None:
+        """fsync every segment holding offsets in [recovery_point, up_to) (default: the
+        log end) and advance the recovery point to ``up_to``."""
+        log_end = self.log_end_offset
+        target = log_end if up_to is None else min(up_to, log_end)
+        if target > self._recovery_point:
+            for i, segment in enumerate(self._segments):
+                end = self._segments[i + 1].base_offset if i + 1 < len(self._segments) else log_end
+                if segment.base_offset < target and end > self._recovery_point:
+                    segment.flush()
+            self._recovery_point = target
+        if self._dir_dirty:
+            fsync_dir(self._dir)
+            self._dir_dirty = False
+        self._last_flush_ms = self._clock.time_ms()
+
+    def flush_if_due(self) -> bool:
+        """Apply flush.ms: flush if it has passed since the last flush and data is unflushed."""
+        now = self._clock.time_ms()
+        if self.log_end_offset > self._recovery_point and (
+            now - self._last_flush_ms >= self._config.flush_ms
+        ):
+            self.flush()
+            return True
+        return False
+
+    def close(self) -> None:
+        """Snapshot the producer state at the log end, persist indexes, close files."""
+        if self._closed:
+            return
+        self.producer_state.take_snapshot(self.log_end_offset)
+        for segment in self._segments:
+            segment.close()
+        self._closed = True
+
+    def delete(self) -> None:
+        """Close and remove every file of this log, and its directory."""
+        for segment in self._segments:
+            segment.delete()
+        self._closed = True
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def rename_dir(self, new_dir: Path) -> None:
+        """Move the whole directory (as a delete does before removing it)."""
+        self._dir.rename(new_dir)
+        self._dir = new_dir
+        self.producer_state.dir = new_dir
+        for segment in self._segments:
+            segment.dir = new_dir
+
+    def truncate_to(self, offset: int) -> None:
+        """Remove every batch holding an offset >= ``offset`` (a batch boundary, as
+        replication uses it; inside a batch the whole batch goes, so the log end may
+        end up below ``offset``)."""
+        if offset >= self.log_end_offset:
+            return
+        if offset <= self._segments[0].base_offset:
+            self._truncate_fully_and_start_at(max(offset, 0))
+        else:
+            while self._segments[-1].base_offset >= offset:
+                self._segments.pop().delete()
+            self.active_segment.truncate_to(offset)
+        log_end = self.log_end_offset
+        self._log_start_offset = min(self._log_start_offset, log_end)
+        self._recovery_point = min(self._recovery_point, log_end)
+        self._dir_dirty = True
+        self.producer_state.delete_snapshots_after(log_end)
+        self._load_producer_state()
+
+    def _truncate_fully_and_start_at(self, offset: int) -> None:
+        for segment in self._segments:
+            segment.delete()
+        self._segments = [
+            LogSegment.create(
+                self._dir,
+                offset,
+                index_interval_bytes=self._config.index_interval_bytes,
+                max_index_bytes=self._config.segment_index_bytes,
+                now_ms=self._clock.time_ms(),
+            )
+        ]
+        self._log_start_offset = offset
+
+    def _load_producer_state(self) -> None:
+        """Latest snapshot at or below the log end, then replay the batch headers after it."""
+        start = self.producer_state.load(self._log_start_offset, self.log_end_offset)
+        for header in self.headers_from(start):
+            if header.last_offset >= start:
+                self.producer_state.update(header, header.base_offset, header.max_timestamp)
+
+    def __repr__(self) -> str:
+        return (
+            f"Log({self._dir.name}, start={self._log_start_offset}, "
+            f"end={self.log_end_offset}, segments={len(self._segments)})"
+        )

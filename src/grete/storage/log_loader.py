@@ -1,0 +1,112 @@
+"""Loading a partition directory: stray files, segments, indexes, recovery.
+
+Kafka's rule: everything from the recovery point on may be torn or unwritten, so
+it is validated batch by batch (framing and CRC-32C) and cut at the first bad batch;
+what lies before the recovery point was fsynced and is trusted. The active segment's
+end is always walked cheaply, so a file cut mid-batch is trimmed whatever the
+recovery point says.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from grete.storage.index import CorruptIndex
+from grete.storage.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogSegment
+from grete.storage.types import LogConfig
+
+log = logging.getLogger(__name__)
+
+# Leftovers of interrupted cleaning, swapping, deletion, or atomic writes.
+STRAY_SUFFIXES = (".cleaned", ".swap", ".deleted", ".tmp")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSegments:
+    segments: list[LogSegment]
+    recovered: bool  # some segment was validated (the caller flushes before trusting it)
+
+
+def remove_stray_files(dir: Path) -> None:
+    for path in dir.iterdir():
+        if path.is_file() and path.name.endswith(STRAY_SUFFIXES):
+            log.info("deleting stray file %s", path)
+            path.unlink(missing_ok=True)
+
+
+def _base_offset(path: Path, suffix: str) -> int | None:
+    stem = path.name[: -len(suffix)]
+    if path.name.endswith(suffix) and len(stem) == 20 and stem.isdigit():
+        return int(stem)
+    return None
+
+
+def segment_base_offsets(dir: Path) -> list[int]:
+    """Base offsets of the ``.log`` files; index files without a log file are deleted."""
+    bases = {b for p in dir.iterdir() if (b := _base_offset(p, LOG_SUFFIX)) is not None}
+    for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+        for path in dir.glob(f"*{suffix}"):
+            base = _base_offset(path, suffix)
+            if base is not None and base not in bases:
+                path.unlink(missing_ok=True)
+    return sorted(bases)
+
+
+def load_segments(
+    dir: Path,
+    config: LogConfig,
+    *,
+    recovery_point: int,
+    log_start_offset: int,
+    had_clean_shutdown: bool,
+    now_ms: int,
+) -> LoadedSegments:
+    """Open and check every segment of ``dir`` (which must exist). Never returns an
+    empty list: a new directory gets a first segment at ``log_start_offset``."""
+    opts = {
+        "index_interval_bytes": config.index_interval_bytes,
+        "max_index_bytes": config.segment_index_bytes,
+        "now_ms": now_ms,
+    }
+    bases = segment_base_offsets(dir)
+    if not bases:
+        first = LogSegment.create(dir, max(log_start_offset, 0), **opts)
+        return LoadedSegments([first], recovered=False)
+    segments = [LogSegment.open(dir, base, **opts) for base in bases]
+    trusted_below = 2**63 if had_clean_shutdown else recovery_point
+    recovered = _recover(dir, segments, trusted_below)
+    return LoadedSegments(segments, recovered)
+
+
+def _recover(dir: Path, segments: list[LogSegment], trusted_below: int) -> bool:
+    """Validate segments holding offsets >= ``trusted_below`` (or with a bad index), cut
+    the log at the first invalid batch. Mutates ``segments``; True if any was validated."""
+    recovered = False
+    i = 0
+    while i < len(segments):
+        segment = segments[i]
+        is_last = i == len(segments) - 1
+        if is_last and not segment.needs_index_rebuild:
+            try:
+                if segment.check_tail():
+                    log.warning("%s: cut a torn tail off %s", dir, segment)
+            except CorruptIndex:
+                segment.needs_index_rebuild = True
+        if segment.needs_index_rebuild or _end_offset(segments, i) > trusted_below:
+            recovered = True
+            cut = segment.recover()
+            if not is_last:
+                segment.seal()
+            if cut:
+                log.warning("%s: %d invalid bytes at the end of %s", dir, cut, segment)
+                for later in segments[i + 1 :]:
+                    later.delete()
+                del segments[i + 1 :]
+        i += 1
+    return recovered
+
+
+def _end_offset(segments: list[LogSegment], i: int) -> int:
+    return segments[i + 1].base_offset if i + 1 < len(segments) else segments[i].next_offset

@@ -1,0 +1,190 @@
+"""All the partition logs of one log directory (an entry of Kafka's ``log.dirs``).
+
+Layout, as Kafka's::
+
+    <log_dir>/
+      <topic>-<partition>/                     one Log each (topic may hold '-' and '.')
+      <topic>-<partition>.<uuid hex>-delete/   a deleted log, removed at startup if still there
+      recovery-point-offset-checkpoint
+      log-start-offset-checkpoint
+      replication-offset-checkpoint            (written by the replica layer)
+      .kafka_cleanshutdown                     present only while the broker is down after
+                                               a clean shutdown
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+from grete.clock import SYSTEM_CLOCK, Clock
+from grete.storage.checkpoint import (
+    LOG_START_OFFSET_CHECKPOINT,
+    RECOVERY_POINT_CHECKPOINT,
+    CorruptCheckpoint,
+    PartitionKey,
+    read_checkpoint,
+    write_checkpoint,
+)
+from grete.storage.fsutil import fsync_dir
+from grete.storage.log import Log
+from grete.storage.types import LogConfig
+
+log = logging.getLogger(__name__)
+
+CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
+DELETE_DIR_SUFFIX = "-delete"
+IGNORED_DIR_SUFFIXES = ("-future", "-stray")  # replica moves / stray replicas: not ours yet
+_LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+def parse_log_dir_name(name: str) -> PartitionKey | None:
+    """(topic, partition) from ``<topic>-<partition>``, split at the last '-'; None if the
+    name is not a partition directory."""
+    topic, sep, partition = name.rpartition("-")
+    if not sep or not topic or not partition.isdigit():
+        return None
+    return topic, int(partition)
+
+
+def log_dir_name(topic: str, partition: int) -> str:
+    if not _LEGAL_TOPIC.fullmatch(topic) or topic in (".", ".."):
+        raise ValueError(f"illegal topic name {topic!r}")
+    return f"{topic}-{partition}"
+
+
+class LogManager:
+    """Opens, creates, deletes, flushes and checkpoints the logs of one directory.
+
+    Not thread-safe; event loop only. Between ``open`` and ``shutdown`` the clean
+    shutdown marker is absent, so a crash makes the next start recover from the
+    checkpointed recovery points.
+    """
+
+    def __init__(
+        self,
+        log_dir: Path,
+        default_config: LogConfig,
+        clock: Clock,
+        logs: dict[PartitionKey, Log],
+        had_clean_shutdown: bool,
+    ) -> None:
+        self.log_dir = log_dir
+        self.default_config = default_config
+        self.had_clean_shutdown = had_clean_shutdown
+        self._clock = clock
+        self._logs = logs
+        self._shut_down = False
+
+    @classmethod
+    def open(
+        cls,
+        log_dir: Path,
+        default_config: LogConfig,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        topic_configs: Mapping[str, LogConfig] | None = None,
+    ) -> LogManager:
+        """Load every partition directory, using the checkpointed recovery points (or
+        only a tail check after a clean shutdown), then remove the marker."""
+        log_dir.mkdir(parents=True, exist_ok=True)
+        marker = log_dir / CLEAN_SHUTDOWN_FILE
+        clean = marker.exists()
+        recovery_points = _read_or_empty(log_dir / RECOVERY_POINT_CHECKPOINT)
+        start_offsets = _read_or_empty(log_dir / LOG_START_OFFSET_CHECKPOINT)
+        configs = topic_configs or {}
+        logs: dict[PartitionKey, Log] = {}
+        for child in sorted(log_dir.iterdir()):
+            if not child.is_dir():
+                continue
+            if child.name.endswith(DELETE_DIR_SUFFIX):
+                shutil.rmtree(child, ignore_errors=True)
+                continue
+            key = parse_log_dir_name(child.name)
+            if key is None or child.name.endswith(IGNORED_DIR_SUFFIXES):
+                continue
+            logs[key] = Log.open(
+                child,
+                configs.get(key[0], default_config),
+                recovery_point=recovery_points.get(key, 0),
+                log_start_offset=start_offsets.get(key, 0),
+                had_clean_shutdown=clean,
+                clock=clock,
+            )
+        self = cls(log_dir, default_config, clock, logs, had_clean_shutdown=clean)
+        self.checkpoint()
+        marker.unlink(missing_ok=True)
+        fsync_dir(log_dir)
+        return self
+
+    def get(self, topic: str, partition: int) -> Log | None:
+        return self._logs.get((topic, partition))
+
+    def create(self, topic: str, partition: int, config: LogConfig | None = None) -> Log:
+        """The log of (topic, partition), created empty if it does not exist yet (an
+        existing log is returned as it is)."""
+        existing = self._logs.get((topic, partition))
+        if existing is not None:
+            return existing
+        dir = self.log_dir / log_dir_name(topic, partition)
+        created = Log.open(dir, config or self.default_config, clock=self._clock)
+        fsync_dir(self.log_dir)
+        self._logs[(topic, partition)] = created
+        return created
+
+    def delete(self, topic: str, partition: int) -> bool:
+        """Rename the directory to ``<name>.<uuid>-delete`` (atomic), then remove it.
+        Returns False if there was no such log."""
+        target = self._logs.pop((topic, partition), None)
+        if target is None:
+            return False
+        doomed = target.dir.with_name(f"{target.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+        target.rename_dir(doomed)
+        fsync_dir(self.log_dir)
+        target.delete()
+        self.checkpoint()
+        return True
+
+    def all_logs(self) -> Mapping[PartitionKey, Log]:
+        return MappingProxyType(self._logs)
+
+    def checkpoint(self) -> None:
+        """Write the recovery points and log start offsets of every log."""
+        write_checkpoint(
+            self.log_dir / RECOVERY_POINT_CHECKPOINT,
+            {key: lg.recovery_point for key, lg in self._logs.items()},
+        )
+        write_checkpoint(
+            self.log_dir / LOG_START_OFFSET_CHECKPOINT,
+            {key: lg.log_start_offset for key, lg in self._logs.items()},
+        )
+
+    def flush_dirty(self) -> int:
+        """Apply each log's flush.ms; returns how many logs were flushed."""
+        return sum(1 for lg in self._logs.values() if lg.flush_if_due())
+
+    def shutdown(self) -> None:
+        """Flush and close every log (writing producer snapshots), checkpoint, then
+        write the clean shutdown marker. Idempotent."""
+        if self._shut_down:
+            return
+        for lg in self._logs.values():
+            lg.flush()
+            lg.close()
+        self.checkpoint()
+        (self.log_dir / CLEAN_SHUTDOWN_FILE).write_bytes(b"")
+        fsync_dir(self.log_dir)
+        self._shut_down = True
+
+
+def _read_or_empty(path: Path) -> dict[PartitionKey, int]:
+    try:
+        return read_checkpoint(path)
+    except CorruptCheckpoint as e:
+        log.warning("ignoring %s (%s): recovering those logs from their start", path, e)
+        return {}
