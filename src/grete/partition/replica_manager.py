@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 from grete.clock import Clock
 from grete.partition.delayed_fetch import FetchPurgatory
@@ -14,6 +17,24 @@ from grete.storage.log_manager import LogManager
 from grete.storage.types import LogAppendInfo
 
 log = logging.getLogger("grete.partition")
+
+PARTITION_METADATA = "partition.metadata"
+
+
+def kafka_uuid(value: uuid.UUID) -> str:
+    """Kafka's text form of a UUID: URL-safe base64 of its 16 bytes, unpadded."""
+    return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
+
+
+def write_partition_metadata(log_dir: Path, topic_id: uuid.UUID) -> None:
+    """Kafka's ``partition.metadata`` file, naming the topic id the directory belongs to."""
+    path = log_dir / PARTITION_METADATA
+    content = f"version: 0\ntopic_id: {kafka_uuid(topic_id)}\n"
+    if path.exists() and path.read_text("utf-8") == content:
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(content, "utf-8")
+    os.replace(tmp, path)
 
 
 class ReplicaManager:
@@ -43,6 +64,7 @@ class ReplicaManager:
             log_ = self.logs.create(tp.topic, tp.partition, settings.log_config)
         else:
             log_.update_config(settings.log_config)
+        write_partition_metadata(log_.dir, topic_id)
         partition = Partition(tp, topic_id, log_, settings, self.clock)
         self._partitions[tp] = partition
         self._by_topic.setdefault(tp.topic, {})[tp.partition] = partition
