@@ -29,7 +29,7 @@ class Dispatcher:
     def __init__(self, services: BrokerServices) -> None:
         self.services = services
 
-    async def __call__(self, frame: bytes, connection: ConnectionInfo) -> bytes | None:
+    async def __call__(self, frame: bytearray, connection: ConnectionInfo) -> bytes | None:
         try:
             header, body_at = parse_header(frame)
         except MalformedRequest as exc:
@@ -40,7 +40,10 @@ class Dispatcher:
         if not spec.supports(header.api_version):
             return self._unsupported_version(header)
         try:
-            request = decode_body(header, frame, body_at)
+            if spec.decoder is not None:
+                request = spec.decoder(frame, body_at, header.api_version)
+            else:
+                request = decode_body(header, frame, body_at)
         except MalformedRequest as exc:
             raise CloseConnection(
                 f"malformed {ApiKey(header.api_key).name} v{header.api_version} request: {exc}"

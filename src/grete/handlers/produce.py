@@ -12,6 +12,7 @@ from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
+from grete.protocol.produce_request import PartitionProduceData, ProduceRequest, decode_produce_request
 
 VALID_ACKS = (-1, 0, 1)
 
@@ -24,7 +25,7 @@ def _partition_response(ctx: RequestContext, index: int, error: ErrorCode, **fie
     )
 
 
-def _produce_partition(ctx: RequestContext, topic: str, data: Any) -> Any:
+def _produce_partition(ctx: RequestContext, topic: str, data: PartitionProduceData) -> Any:
     replicas = ctx.services.replicas
     partition = replicas.get(topic, data.index)
     if partition is None:
@@ -48,8 +49,8 @@ def _produce_partition(ctx: RequestContext, topic: str, data: Any) -> Any:
     )
 
 
-@handles(ApiKey.PRODUCE, 3, 11)
-async def handle_produce(ctx: RequestContext, request: Any) -> Any:
+@handles(ApiKey.PRODUCE, 3, 11, decoder=decode_produce_request)
+async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Any:
     acks = request.acks
     responses = []
     for topic in request.topic_data:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from grete.handlers.context import RequestContext
 
 HandleFn = Callable[["RequestContext", Any], Awaitable[Any]]
+# A hand-written body decoder for a hot path: (frame, body offset, version) -> request.
+DecodeFn = Callable[[bytearray, int, int], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,7 @@ class HandlerSpec:
     min_version: int
     max_version: int
     handle: HandleFn
+    decoder: DecodeFn | None = None  # None: kio decodes the body
 
     def supports(self, version: int) -> bool:
         return self.min_version <= version <= self.max_version
@@ -32,7 +35,9 @@ class HandlerSpec:
 REGISTRY: dict[int, HandlerSpec] = {}
 
 
-def handles(api_key: ApiKey, min_version: int, max_version: int) -> Callable[[HandleFn], HandleFn]:
+def handles(
+    api_key: ApiKey, min_version: int, max_version: int, *, decoder: DecodeFn | None = None
+) -> Callable[[HandleFn], HandleFn]:
     """Register ``fn`` as the handler of ``api_key`` for the given inclusive version range."""
     supported = [v for v in range(min_version, max_version + 1) if kio_supports(api_key, v)]
     if not supported:
@@ -41,7 +46,7 @@ def handles(api_key: ApiKey, min_version: int, max_version: int) -> Callable[[Ha
     def register(fn: HandleFn) -> HandleFn:
         if api_key in REGISTRY:
             raise ValueError(f"{api_key.name} registered twice")
-        REGISTRY[api_key] = HandlerSpec(api_key, min(supported), max(supported), fn)
+        REGISTRY[api_key] = HandlerSpec(api_key, min(supported), max(supported), fn, decoder)
         return fn
 
     return register

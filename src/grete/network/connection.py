@@ -41,7 +41,8 @@ class ConnectionInfo:
     attributes: dict[str, object] = field(default_factory=dict)
 
 
-Dispatch = Callable[[bytes, ConnectionInfo], Awaitable[bytes | None]]
+# Frames are bytearrays that the dispatcher may modify (the produce path patches offsets).
+Dispatch = Callable[[bytearray, ConnectionInfo], Awaitable[bytes | None]]
 
 
 class _Slot:
@@ -55,7 +56,7 @@ class _Slot:
         self.task: asyncio.Task[None] | None = None
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """asyncio protocol for one Kafka client connection.
 
     Not thread-safe; all methods run on the event loop.
@@ -86,7 +87,7 @@ class Connection(asyncio.Protocol):
         self._drained = asyncio.Event()
         self.last_active = clock.monotonic()
 
-    # -- asyncio.Protocol ------------------------------------------------------------------
+    # -- asyncio.BufferedProtocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -99,11 +100,14 @@ class Connection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.last_active = self._clock.monotonic()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._decoder.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self._closed or self._draining:
             return
         self.last_active = self._clock.monotonic()
-        self._decoder.receive_data(data)
+        self._decoder.buffer_updated(nbytes)
         self._start_buffered()
 
     def _start_buffered(self) -> None:
@@ -144,12 +148,12 @@ class Connection(asyncio.Protocol):
 
     # -- request handling ------------------------------------------------------------------
 
-    def _start(self, frame: bytes) -> None:
+    def _start(self, frame: bytearray) -> None:
         slot = _Slot()
         self._pending.append(slot)
         slot.task = asyncio.ensure_future(self._run(slot, frame))
 
-    async def _run(self, slot: _Slot, frame: bytes) -> None:
+    async def _run(self, slot: _Slot, frame: bytearray) -> None:
         try:
             response = await self._dispatch(frame, self.info)
         except CloseConnection as exc:

@@ -64,7 +64,7 @@ class Partition:
         self.settings = settings
         self.log.update_config(settings.log_config)
 
-    def append_records_as_leader(self, records: bytes) -> LogAppendInfo:
+    def append_records_as_leader(self, records: bytearray | memoryview) -> LogAppendInfo:
         """Validate and append a produce request's records.
 
         Raises records.validation.RecordsError, storage.errors.OutOfOrderSequence or
@@ -72,8 +72,9 @@ class Partition:
         """
         batches = validate_produce_records(records, max_message_bytes=self.settings.max_message_bytes)
         append_time = self._clock.time_ms() if self.settings.log_append_time else None
+        # Patched in place: ``records`` is a writable view into the request frame.
         return self.log.append(
-            bytearray(records), batches, leader_epoch=self.leader_epoch, log_append_time_ms=append_time
+            records, batches, leader_epoch=self.leader_epoch, log_append_time_ms=append_time
         )
 
     def read(self, offset: int, max_bytes: int, *, min_one_batch: bool) -> ReadInfo:

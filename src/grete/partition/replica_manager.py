@@ -89,7 +89,7 @@ class ReplicaManager:
 
     # -- data path ---------------------------------------------------------------------------
 
-    def append(self, partition: Partition, records: bytes) -> LogAppendInfo:
+    def append(self, partition: Partition, records: bytearray | memoryview) -> LogAppendInfo:
         """Append as leader and wake fetches waiting on this partition."""
         info = partition.append_records_as_leader(records)
         if not info.duplicate:

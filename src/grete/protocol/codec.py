@@ -39,7 +39,7 @@ class RequestHeader:
     client_id: str | None
 
 
-def parse_header(frame: bytes | memoryview) -> tuple[RequestHeader, int]:
+def parse_header(frame: bytes | bytearray | memoryview) -> tuple[RequestHeader, int]:
     """Decode the request header; returns it and the offset where the body starts.
 
     Raises MalformedRequest for a frame too short for a header.
@@ -72,7 +72,7 @@ def is_flexible_request(api_key: int, version: int) -> bool:
     return bool(schema(api_key, version).request_cls.__flexible__)
 
 
-def read_uvarint(buf: bytes | memoryview, at: int) -> tuple[int, int]:
+def read_uvarint(buf: bytes | bytearray | memoryview, at: int) -> tuple[int, int]:
     value = 0
     shift = 0
     while True:
@@ -88,7 +88,7 @@ def read_uvarint(buf: bytes | memoryview, at: int) -> tuple[int, int]:
             raise MalformedRequest("varint too long")
 
 
-def skip_tagged_fields(buf: bytes | memoryview, at: int) -> int:
+def skip_tagged_fields(buf: bytes | bytearray | memoryview, at: int) -> int:
     count, at = read_uvarint(buf, at)
     for _ in range(count):
         _, at = read_uvarint(buf, at)
@@ -109,11 +109,12 @@ def _writer(cls: type) -> Callable[..., Any]:
     return entity_writer(cls)
 
 
-def decode_body(header: RequestHeader, frame: bytes | memoryview, at: int) -> Any:
+def decode_body(header: RequestHeader, frame: bytes | bytearray | memoryview, at: int) -> Any:
     """Decode the request body with kio. The caller has checked the version is known."""
     cls = schema(header.api_key, header.api_version).request_cls
     try:
-        body, size = _reader(cls)(frame, at)
+        # kio's native reader takes read-only buffers; a read-only view copies nothing.
+        body, size = _reader(cls)(memoryview(frame).toreadonly(), at)
     except Exception as exc:  # kio raises a variety of errors on bad bytes
         raise MalformedRequest(f"cannot decode {cls.__name__}: {exc}") from exc
     if at + size != len(frame):

@@ -156,7 +156,7 @@ class Log:
 
     def append(
         self,
-        records: bytearray,
+        records: bytearray | memoryview,
         batches: Sequence[ValidBatch],
         *,
         leader_epoch: int,

@@ -50,3 +50,42 @@ def test_oversized_frame_is_refused_before_its_body_arrives() -> None:
     with pytest.raises(FrameError):
         decoder.next_frame()
     assert decoder.buffered == 0
+
+
+def test_random_splits_and_sizes_via_the_buffer_protocol() -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(200):
+        decoder = FrameDecoder(10_000, scratch_bytes=64)
+        payloads = [bytes(rng.getrandbits(8) for _ in range(rng.choice([10, 11, 30, 59, 60, 61, 200, 3000])))
+                    for _ in range(rng.randint(1, 8))]
+        stream = b"".join(frame(p) for p in payloads)
+        got: list[bytes] = []
+        at = 0
+        while at < len(stream):
+            buf = decoder.get_buffer()
+            assert len(buf) > 0
+            n = min(len(buf), rng.randint(1, 100), len(stream) - at)
+            buf[:n] = stream[at : at + n]
+            decoder.buffer_updated(n)
+            at += n
+            if rng.random() < 0.7:  # sometimes let frames pile up, as under backpressure
+                while (f := decoder.next_frame()) is not None:
+                    got.append(bytes(f))
+        while (f := decoder.next_frame()) is not None:
+            got.append(bytes(f))
+        assert got == payloads
+        assert decoder.buffered == 0
+
+
+def test_large_frame_gets_its_own_exactly_sized_buffer() -> None:
+    decoder = FrameDecoder(1 << 20, scratch_bytes=64)
+    payload = bytes(range(256)) * 400
+    decoder.receive_data(frame(payload)[:100])
+    assert decoder.next_frame() is None
+    buf = decoder.get_buffer()
+    assert len(buf) == len(payload) - 96  # the rest of the frame, received in place
+    decoder.receive_data(frame(payload)[100:])
+    out = decoder.next_frame()
+    assert isinstance(out, bytearray) and out == payload

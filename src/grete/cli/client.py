@@ -1,0 +1,148 @@
+"""Building confluent-kafka clients for the CLI, and turning their errors into one-line messages."""
+
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+import typer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+
+from grete.cli.errors import CliError
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP_ENV = "GRETE_BOOTSTRAP_SERVER"
+REQUEST_TIMEOUT_S = 15.0
+# Placeholder group for consumers that only assign(): librdkafka insists on a group.id,
+# but without subscribe() or commits the group is never joined.
+ASSIGN_ONLY_GROUP = "grete-cli"
+
+BootstrapOption = Annotated[
+    str,
+    typer.Option(
+        "--bootstrap-server",
+        "-b",
+        envvar=BOOTSTRAP_ENV,
+        show_envvar=True,
+        help="Broker address host:port (a comma-separated list is accepted).",
+    ),
+]
+
+PropertyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--property",
+        "-X",
+        metavar="KEY=VALUE",
+        help="Extra librdkafka client setting (repeatable), e.g. -X debug=protocol.",
+    ),
+]
+
+_UNREACHABLE = {
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._RESOLVE,
+    KafkaError._WAIT_COORD,
+}
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def parse_key_values(items: Iterable[str] | None, option: str) -> dict[str, str]:
+    """Parse repeated `KEY=VALUE` arguments; the value may be empty or contain '='."""
+    parsed: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=option)
+        parsed[key] = value
+    return parsed
+
+
+def error_of(exc: BaseException) -> KafkaError | None:
+    """The KafkaError a confluent-kafka exception carries, if any."""
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0]
+    return None
+
+
+@dataclass
+class Connection:
+    """Where the CLI's clients connect, plus the last connection-level error librdkafka
+    reported (used to explain timeouts). Not thread-safe; the CLI is single-threaded."""
+
+    bootstrap: str
+    last_error: KafkaError | None = field(default=None, init=False)
+    _admin: AdminClient | None = field(default=None, init=False, repr=False)
+
+    def config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Base librdkafka settings; its own log lines are silenced (errors come via error_cb)."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "client.id": "grete-cli",
+            "log_level": 0,
+            "error_cb": self._on_error,
+        }
+        config.update(overrides or {})
+        return config
+
+    def admin(self) -> AdminClient:
+        """The connection's admin client, created once. Keeping it referenced matters:
+        librdkafka fails pending futures with _DESTROY when the client is collected."""
+        if self._admin is None:
+            config = self.config()
+            self._admin = _construct(lambda: AdminClient(config), "admin client")
+        return self._admin
+
+    def producer(self, overrides: Mapping[str, Any]) -> Producer:
+        config = self.config(overrides)
+        return _construct(lambda: Producer(config), "producer")
+
+    def consumer(self, overrides: Mapping[str, Any]) -> Consumer:
+        config = self.config(overrides)
+        return _construct(lambda: Consumer(config), "consumer")
+
+    def describe(self, error: KafkaError, action: str) -> str:
+        """One line for `error`, raised while doing `action` (e.g. "create topic t")."""
+        if error.code() in _UNREACHABLE:
+            cause = self.last_error.str() if self.last_error is not None else error.str()
+            return f"{action}: broker at {self.bootstrap} did not answer ({cause})"
+        return f"{action}: {error.str()} ({error.name()})"
+
+    def failure(self, exc: BaseException, action: str) -> CliError:
+        """A CliError describing `exc` raised while doing `action`."""
+        error = error_of(exc)
+        if error is None:
+            return CliError(f"{action}: {exc}")
+        return CliError(self.describe(error, action))
+
+    def _on_error(self, error: KafkaError) -> None:
+        self.last_error = error
+
+
+def wait_all(
+    futures: Mapping[K, "Future[V]"],
+    timeout: float = REQUEST_TIMEOUT_S,
+) -> tuple[dict[K, V], dict[K, BaseException]]:
+    """Resolve admin futures, splitting results from failures (keyed as the input)."""
+    results: dict[K, V] = {}
+    failures: dict[K, BaseException] = {}
+    for key, future in futures.items():
+        try:
+            results[key] = future.result(timeout=timeout)
+        except Exception as exc:  # confluent-kafka raises KafkaException; timeouts too
+            failures[key] = exc
+    return results, failures
+
+
+def _construct(factory: Callable[[], V], what: str) -> V:
+    """Build a client, turning a rejected setting (e.g. a bad --property) into a usage error."""
+    try:
+        return factory()
+    except (KafkaException, ValueError, TypeError) as exc:
+        error = error_of(exc)
+        message = error.str() if error is not None else str(exc)
+        raise CliError(f"cannot create {what}: {message}", exit_code=2) from exc

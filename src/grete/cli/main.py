@@ -1,0 +1,31 @@
+"""Grete's command line. The console script `grete` is `app`."""
+
+import importlib.metadata
+
+import typer
+
+from grete.cli import consume, produce, serve, topic
+from grete.cli.errors import GreteGroup
+
+app = typer.Typer(
+    cls=GreteGroup,
+    name="grete",
+    help="Grete: an event streaming platform that speaks the Kafka protocol.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(topic.app, name="topic")
+app.command("produce", no_args_is_help=True)(produce.produce)
+app.command("consume", no_args_is_help=True)(consume.consume)
+app.command("serve")(serve.serve)
+
+
+@app.command("version")
+def version() -> None:
+    """Print Grete's version."""
+    try:
+        installed = importlib.metadata.version("grete")
+    except importlib.metadata.PackageNotFoundError:
+        installed = "unknown (not installed)"
+    print(f"grete {installed}")

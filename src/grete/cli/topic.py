@@ -1,0 +1,258 @@
+"""`grete topic ...`: create, list, describe, alter and delete topics via the Admin API."""
+
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any
+
+import typer
+from confluent_kafka import KafkaError, TopicCollection
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+    ResourceType,
+    TopicDescription,
+)
+
+from grete.cli.client import (
+    DEFAULT_BOOTSTRAP,
+    REQUEST_TIMEOUT_S,
+    BootstrapOption,
+    Connection,
+    error_of,
+    parse_key_values,
+    wait_all,
+)
+from grete.cli.errors import EXIT_USAGE, CliError, print_error
+from grete.cli.output import FormatOption, OutputFormat, print_json, print_table, status
+from grete.cli.topic_view import TopicView, describe_views
+
+app = typer.Typer(help="Create, list, describe, alter and delete topics.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    list[str] | None,
+    typer.Option("--config", "-c", metavar="KEY=VALUE", help="Topic config (repeatable)."),
+]
+
+
+def _has_code(exc: BaseException, code: int) -> bool:
+    error = error_of(exc)
+    return error is not None and error.code() == code
+
+
+def _report_failures(connection: Connection, failures: dict[str, BaseException], verb: str) -> None:
+    """Print one line per failed topic and exit non-zero if there was any."""
+    for name, exc in sorted(failures.items()):
+        print_error(connection.failure(exc, f"{verb} topic {name}").message)
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    partitions: Annotated[
+        int | None,
+        typer.Option("--partitions", "-p", min=1, help="Partition count (default: the broker's)."),
+    ] = None,
+    replication_factor: Annotated[
+        int | None,
+        typer.Option("--replication-factor", "-r", min=1, help="Replicas (default: the broker's)."),
+    ] = None,
+    config: ConfigOption = None,
+    if_not_exists: Annotated[
+        bool, typer.Option("--if-not-exists", help="Succeed if the topic already exists.")
+    ] = False,
+    bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+) -> None:
+    """Create a topic."""
+    connection = Connection(bootstrap_server)
+    new_topic = NewTopic(
+        name,
+        num_partitions=partitions if partitions is not None else -1,
+        replication_factor=replication_factor if replication_factor is not None else -1,
+        config=parse_key_values(config, "--config"),
+    )
+    futures = connection.admin().create_topics([new_topic], request_timeout=REQUEST_TIMEOUT_S)
+    _, failures = wait_all(futures)
+    if if_not_exists and name in failures and _has_code(failures[name], KafkaError.TOPIC_ALREADY_EXISTS):
+        status(f"topic {name} already exists")
+        return
+    _report_failures(connection, failures, "create")
+    status(f"created topic {name}")
+
+
+@app.command("list")
+def list_topics(
+    internal: Annotated[
+        bool, typer.Option("--internal", help="Include internal topics (__consumer_offsets...).")
+    ] = False,
+    output_format: FormatOption = OutputFormat.table,
+    bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+) -> None:
+    """List topics with their partition count and replication factor."""
+    connection = Connection(bootstrap_server)
+    admin = connection.admin()
+    names = _all_topic_names(connection, admin)
+    descriptions, _ = _describe(connection, admin, names)  # a topic deleted meanwhile is skipped
+    rows = [
+        {
+            "name": d.name,
+            "partitions": len(d.partitions),
+            "replication_factor": len(d.partitions[0].replicas) if d.partitions else 0,
+            "internal": d.is_internal,
+        }
+        for d in sorted(descriptions.values(), key=lambda d: d.name)
+        if internal or not d.is_internal
+    ]
+    if output_format is OutputFormat.json:
+        print_json(rows)
+        return
+    print_table(
+        ["TOPIC", "PARTITIONS", "REPLICATION FACTOR"],
+        [[r["name"], r["partitions"], r["replication_factor"]] for r in rows],
+    )
+
+
+@app.command("describe")
+def describe(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Topics to describe (default: all non-internal).")
+    ] = None,
+    output_format: FormatOption = OutputFormat.table,
+    bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+) -> None:
+    """Show partitions, offsets, topic id and config overrides.
+
+    Per partition: leader, replicas, ISR, log start and log end offsets. Configs are
+    the topic's own overrides. Exits non-zero if any named topic does not exist.
+    """
+    connection = Connection(bootstrap_server)
+    admin = connection.admin()
+    wanted = list(dict.fromkeys(names)) if names else _all_topic_names(connection, admin)
+    descriptions, failures = _describe(connection, admin, wanted)
+    if not names:
+        descriptions = {n: d for n, d in descriptions.items() if not d.is_internal}
+    views = describe_views(connection, admin, [descriptions[n] for n in wanted if n in descriptions])
+    if output_format is OutputFormat.json:
+        print_json([view.to_json() for view in views])
+    else:
+        _print_views(views)
+    _report_failures(connection, failures, "describe")
+
+
+def _print_views(views: Sequence[TopicView]) -> None:
+    for view in views:
+        configs = ",".join(f"{k}={v}" for k, v in sorted(view.configs.items())) or "-"
+        title = (
+            f"Topic: {view.name}  TopicId: {view.topic_id}  Partitions: {len(view.partitions)}"
+            f"  ReplicationFactor: {view.replication_factor}  Configs: {configs}"
+        )
+        print_table(
+            ["PARTITION", "LEADER", "REPLICAS", "ISR", "LOG START", "LOG END"],
+            [p.table_row() for p in view.partitions],
+            title=title,
+        )
+
+
+@app.command("alter")
+def alter(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    partitions: Annotated[
+        int | None,
+        typer.Option("--partitions", "-p", min=1, help="New (larger) partition count."),
+    ] = None,
+    config: ConfigOption = None,
+    delete_config: Annotated[
+        list[str] | None,
+        typer.Option("--delete-config", metavar="KEY", help="Reset a config to its default."),
+    ] = None,
+    bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+) -> None:
+    """Add partitions to a topic and/or set or reset its configs."""
+    to_set = parse_key_values(config, "--config")
+    to_delete = list(delete_config or ())
+    if partitions is None and not to_set and not to_delete:
+        raise CliError("nothing to alter: give --partitions, --config or --delete-config", EXIT_USAGE)
+    connection = Connection(bootstrap_server)
+    admin = connection.admin()
+    if partitions is not None:
+        _alter_partitions(connection, admin, name, partitions)
+    if to_set or to_delete:
+        _alter_configs(connection, admin, name, to_set, to_delete)
+
+
+def _alter_partitions(connection: Connection, admin: AdminClient, name: str, count: int) -> None:
+    futures = admin.create_partitions(
+        [NewPartitions(name, count)], request_timeout=REQUEST_TIMEOUT_S
+    )
+    _, failures = wait_all(futures)
+    _report_failures(connection, failures, "add partitions to")
+    status(f"topic {name} now has {count} partitions")
+
+
+def _alter_configs(
+    connection: Connection,
+    admin: AdminClient,
+    name: str,
+    to_set: dict[str, str],
+    to_delete: Iterable[str],
+) -> None:
+    entries = [
+        ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+        for key, value in to_set.items()
+    ] + [
+        ConfigEntry(key, None, incremental_operation=AlterConfigOpType.DELETE) for key in to_delete
+    ]
+    resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
+    futures = admin.incremental_alter_configs([resource], request_timeout=REQUEST_TIMEOUT_S)
+    _, failures = wait_all(futures)
+    _report_failures(connection, {name: exc for exc in failures.values()}, "alter configs of")
+    status(f"updated configs of topic {name}")
+
+
+@app.command("delete")
+def delete(
+    names: Annotated[list[str], typer.Argument(help="Topics to delete.")],
+    if_exists: Annotated[
+        bool, typer.Option("--if-exists", help="Succeed for topics that do not exist.")
+    ] = False,
+    bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+) -> None:
+    """Delete topics. Exits non-zero if any could not be deleted."""
+    connection = Connection(bootstrap_server)
+    unique = list(dict.fromkeys(names))
+    futures = connection.admin().delete_topics(unique, request_timeout=REQUEST_TIMEOUT_S)
+    deleted, failures = wait_all(futures)
+    for name in unique:
+        if name in deleted:
+            status(f"deleted topic {name}")
+        elif if_exists and _has_code(failures[name], KafkaError.UNKNOWN_TOPIC_OR_PART):
+            status(f"topic {name} does not exist")
+            del failures[name]
+    _report_failures(connection, failures, "delete")
+
+
+def _all_topic_names(connection: Connection, admin: AdminClient) -> list[str]:
+    try:
+        metadata = admin.list_topics(timeout=REQUEST_TIMEOUT_S)
+    except Exception as exc:
+        raise connection.failure(exc, "list topics") from exc
+    return sorted(metadata.topics)
+
+
+def _describe(
+    connection: Connection, admin: AdminClient, names: Sequence[str]
+) -> tuple[dict[str, TopicDescription], dict[str, BaseException]]:
+    if not names:
+        return {}, {}
+    try:
+        futures: Any = admin.describe_topics(
+            TopicCollection(list(names)), request_timeout=REQUEST_TIMEOUT_S
+        )
+    except Exception as exc:
+        raise connection.failure(exc, "describe topics") from exc
+    results: tuple[dict[str, TopicDescription], dict[str, BaseException]] = wait_all(futures)
+    return results

@@ -1,0 +1,153 @@
+"""What `grete topic describe` shows of a topic: partitions, offsets and config overrides."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import (
+    AdminClient,
+    ConfigResource,
+    ConfigSource,
+    OffsetSpec,
+    ResourceType,
+    TopicDescription,
+)
+
+from grete.cli.client import REQUEST_TIMEOUT_S, Connection, wait_all
+
+Cell = str | int | None
+
+
+@dataclass(frozen=True)
+class PartitionView:
+    """One partition; a leader of None means the partition has no leader right now."""
+
+    partition: int
+    leader: int | None
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    log_start_offset: int
+    log_end_offset: int
+
+    def table_row(self) -> list[Cell]:
+        return [
+            self.partition,
+            "none" if self.leader is None else self.leader,
+            ",".join(map(str, self.replicas)),
+            ",".join(map(str, self.isr)),
+            self.log_start_offset,
+            self.log_end_offset,
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "partition": self.partition,
+            "leader": self.leader,
+            "replicas": list(self.replicas),
+            "isr": list(self.isr),
+            "log_start_offset": self.log_start_offset,
+            "log_end_offset": self.log_end_offset,
+        }
+
+
+@dataclass(frozen=True)
+class TopicView:
+    """A described topic; `configs` holds only the topic's own overrides."""
+
+    name: str
+    topic_id: str
+    internal: bool
+    partitions: tuple[PartitionView, ...]
+    configs: dict[str, str]
+
+    @property
+    def replication_factor(self) -> int:
+        return len(self.partitions[0].replicas) if self.partitions else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "topic_id": self.topic_id,
+            "internal": self.internal,
+            "partition_count": len(self.partitions),
+            "replication_factor": self.replication_factor,
+            "configs": dict(sorted(self.configs.items())),
+            "partitions": [p.to_json() for p in self.partitions],
+        }
+
+
+Watermarks = dict[tuple[str, int], tuple[int, int]]
+
+
+def describe_views(
+    connection: Connection, admin: AdminClient, descriptions: Sequence[TopicDescription]
+) -> list[TopicView]:
+    """Fetch configs and log start/end offsets for `descriptions` and combine them."""
+    if not descriptions:
+        return []
+    configs = _topic_overrides(connection, admin, [d.name for d in descriptions])
+    watermarks = _watermarks(connection, admin, descriptions)
+    return [_view(d, configs[d.name], watermarks) for d in descriptions]
+
+
+def _view(description: TopicDescription, configs: dict[str, str], marks: Watermarks) -> TopicView:
+    partitions = tuple(
+        PartitionView(
+            partition=p.id,
+            leader=p.leader.id if p.leader is not None and p.leader.id >= 0 else None,
+            replicas=tuple(node.id for node in p.replicas),
+            isr=tuple(node.id for node in p.isr),
+            log_start_offset=marks[(description.name, p.id)][0],
+            log_end_offset=marks[(description.name, p.id)][1],
+        )
+        for p in sorted(description.partitions, key=lambda p: p.id)
+    )
+    return TopicView(
+        name=description.name,
+        topic_id=str(description.topic_id),
+        internal=description.is_internal,
+        partitions=partitions,
+        configs=configs,
+    )
+
+
+def _topic_overrides(
+    connection: Connection, admin: AdminClient, names: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """Configs set on the topic itself (what kafka-topics shows as "Configs:")."""
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
+    results, failures = wait_all(admin.describe_configs(resources, request_timeout=REQUEST_TIMEOUT_S))
+    for resource, exc in failures.items():
+        raise connection.failure(exc, f"describe configs of topic {resource.name}")
+    overrides: dict[str, dict[str, str]] = {}
+    for resource, entries in results.items():
+        overrides[resource.name] = {
+            name: "(sensitive)" if entry.is_sensitive or entry.value is None else entry.value
+            for name, entry in entries.items()
+            if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+        }
+    return overrides
+
+
+def _watermarks(
+    connection: Connection, admin: AdminClient, descriptions: Sequence[TopicDescription]
+) -> Watermarks:
+    partitions = [TopicPartition(d.name, p.id) for d in descriptions for p in d.partitions]
+    earliest = _list_offsets(connection, admin, partitions, OffsetSpec.earliest())
+    latest = _list_offsets(connection, admin, partitions, OffsetSpec.latest())
+    return {key: (earliest[key], latest[key]) for key in earliest}
+
+
+def _list_offsets(
+    connection: Connection, admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec
+) -> dict[tuple[str, int], int]:
+    if not partitions:
+        return {}
+    futures = admin.list_offsets(
+        {tp: spec for tp in partitions}, request_timeout=REQUEST_TIMEOUT_S
+    )
+    results, failures = wait_all(futures)
+    for tp, exc in failures.items():
+        raise connection.failure(exc, f"list offsets of {tp.topic}[{tp.partition}]")
+    return {(tp.topic, tp.partition): info.offset for tp, info in results.items()}
