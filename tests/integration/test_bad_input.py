@@ -89,7 +89,8 @@ def test_impossible_frame_size_closes_the_connection(seeded, prefix: bytes) -> N
 
 
 def test_truncated_request_closes_the_connection_and_logs_one_line(seeded) -> None:  # type: ignore[no-untyped-def]
-    body = struct.pack(">hhih", ApiKey.METADATA, 9, 7, 3) + b"cli" + b"\x02\x07"  # topics array cut short
+    # Header v2 (no tagged fields), then a topics array announcing one topic that never comes.
+    body = struct.pack(">hhih", ApiKey.METADATA, 9, 7, 3) + b"cli" + b"\x00" + b"\x02\x07"
     with RawKafka(seeded.bootstrap) as raw:
         raw.send_raw(struct.pack(">i", len(body)) + body)
         assert raw.is_closed_by_peer()
