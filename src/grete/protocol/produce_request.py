@@ -134,6 +134,4 @@ def decode_produce_request(frame: bytearray, at: int, version: int) -> ProduceRe
         topics.append(TopicProduceData(name, partitions))
         r.tagged_fields()
     r.tagged_fields()
-    if r.at != len(frame):
-        raise MalformedRequest(f"produce request has {len(frame) - r.at} trailing bytes")
     return ProduceRequest(transactional_id, acks, timeout_ms, topics)
