@@ -1,0 +1,45 @@
+# Grete's entry points. Everything a machine needs is installed from here (scripts/), never by hand.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Stamps make a repeated `make install` free until pyproject.toml changes.
+INSTALLED       := $(VENV)/.installed-test
+BENCH_INSTALLED := $(VENV)/.installed-bench
+
+LISTENER   ?= PLAINTEXT://127.0.0.1:9092
+DATA_DIR   ?= ./data
+BENCH_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install run test system-deps bench
+
+install: $(INSTALLED)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: install
+	$(BIN)/grete serve --listeners $(LISTENER) --log-dirs $(DATA_DIR)
+
+# Debian packages (kcat, a JDK): idempotent, apt-get update only when a package is unknown.
+system-deps:
+	bash scripts/install-system-deps.sh
+
+test: install system-deps
+	$(BIN)/python scripts/check-test-deps.py
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+$(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# Grete against Tansu; e.g. make bench BENCH_ARGS='--quick' or BENCH_ARGS='--brokers tansu'
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

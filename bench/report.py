@@ -1,0 +1,129 @@
+"""Turn benchmark results into the markdown table and the JSON record."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+
+
+@dataclass(frozen=True)
+class Row:
+    workload: str
+    metric: str
+    value: Callable[[dict[str, Any]], float | None]
+    higher_is_better: bool
+    digits: int
+
+
+def _workload(name: str, field: str) -> Callable[[dict[str, Any]], float | None]:
+    def pick(result: dict[str, Any]) -> float | None:
+        value = result.get("workloads", {}).get(name, {}).get(field)
+        return None if value is None else float(value)
+
+    return pick
+
+
+def _broker(field: str) -> Callable[[dict[str, Any]], float | None]:
+    def pick(result: dict[str, Any]) -> float | None:
+        value = result.get("broker", {}).get(field)
+        return None if value is None else float(value)
+
+    return pick
+
+
+def _count(n: int) -> str:
+    if n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return str(n)
+
+
+def rows(config: Any) -> list[Row]:
+    n = _count(config.records)
+    small, large = f"{config.small_size} B", f"{config.large_size // 1024} KiB"
+    steady = f"{config.latency_rate:,}/s for {config.latency_seconds:g} s, other process"
+    return [
+        Row(f"Produce {n} × {small}", "records/s", _workload("produce_small", "records_per_second"), True, 0),
+        Row(f"Produce {n} × {small}", "MB/s", _workload("produce_small", "mb_per_second"), True, 1),
+        Row(f"Produce {n} × {large}", "records/s", _workload("produce_large", "records_per_second"), True, 0),
+        Row(f"Produce {n} × {large}", "MB/s", _workload("produce_large", "mb_per_second"), True, 1),
+        Row(f"Consume {n} × {small}", "records/s", _workload("consume_small", "records_per_second"), True, 0),
+        Row(f"Consume {n} × {small}", "MB/s", _workload("consume_small", "mb_per_second"), True, 1),
+        Row(f"Consume {n} × {large}", "records/s", _workload("consume_large", "records_per_second"), True, 0),
+        Row(f"Consume {n} × {large}", "MB/s", _workload("consume_large", "mb_per_second"), True, 1),
+        Row(f"End-to-end, {steady}", "p50 ms", _workload("latency", "p50_ms"), False, 1),
+        Row(f"End-to-end, {steady}", "p99 ms", _workload("latency", "p99_ms"), False, 1),
+        Row("The broker, whole run", "CPU seconds", _broker("cpu_seconds"), False, 1),
+        Row("The broker, whole run", "peak RSS MiB", _broker("peak_rss_mb"), False, 0),
+    ]  # fmt: skip
+
+
+def render_table(config: Any, results: dict[str, dict[str, Any]]) -> str:
+    """Markdown: one column per broker, plus Grete / Tansu when both ran."""
+    kinds = list(results)
+    with_ratio = "grete" in results and "tansu" in results
+    header = ["Workload", "Metric", *(kind.capitalize() for kind in kinds)]
+    if with_ratio:
+        header.append("Grete / Tansu")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows(config):
+        values = {kind: row.value(results[kind]) for kind in kinds}
+        cells = [row.workload, row.metric]
+        cells += [_cell(values[kind], row.digits, results[kind]) for kind in kinds]
+        if with_ratio:
+            grete, tansu = values["grete"], values["tansu"]
+            better = "higher is better" if row.higher_is_better else "lower is better"
+            cells.append(f"{grete / tansu:.2f}× ({better})" if grete is not None and tansu else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None, digits: int, result: dict[str, Any]) -> str:
+    if value is not None:
+        return f"{value:,.{digits}f}"
+    return "error" if "error" in result or result.get("workloads") else "—"
+
+
+def write_json(path: Path, config: dict[str, Any], results: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": config,
+        "machine": _machine(),
+        "results": results,
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def _machine() -> dict[str, Any]:
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            or None
+        )
+    except OSError:
+        commit = None
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "librdkafka": confluent_kafka.libversion()[0],
+        "git_commit": commit,
+    }

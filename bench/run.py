@@ -1,0 +1,190 @@
+"""Benchmark Grete against Tansu with the same load, in the same run: `make bench`.
+
+For each broker: start it fresh, run the workloads in order, sample the broker's CPU and
+peak RSS from /proc, stop it. Prints a markdown table (Grete, Tansu, Grete / Tansu) and
+writes everything to bench/results/bench-<time>.json.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
+
+from harness import BrokerProcess, ServerProcess, TansuProcess
+from report import render_table, write_json
+from workloads import (
+    Throughput,
+    consume,
+    create_topic,
+    end_to_end_latency,
+    high_watermark_total,
+    produce,
+)
+
+BROKERS: dict[str, type[ServerProcess]] = {"grete": BrokerProcess, "tansu": TansuProcess}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    records: int
+    small_size: int
+    large_size: int
+    latency_rate: int
+    latency_seconds: float
+    phase_timeout: float
+
+
+def run_workloads(broker: ServerProcess, config: BenchConfig) -> dict[str, dict[str, Any]]:
+    """Run every workload against one started broker; a failed workload records its error."""
+    bootstrap = broker.bootstrap
+    n = config.records
+    sizes = {"small": config.small_size, "large": config.large_size}
+
+    def produce_phase(kind: str) -> dict[str, Any]:
+        topic = f"bench-{kind}"
+        create_topic(bootstrap, topic)
+        result = produce(bootstrap, topic, n, sizes[kind], config.phase_timeout)
+        # Informational: Tansu 0.6 reports the last batch's base offset here, not the end.
+        return {
+            **throughput(result),
+            "high_watermark_total": high_watermark_total(bootstrap, topic),
+        }
+
+    def consume_phase(kind: str) -> dict[str, Any]:
+        return throughput(consume(bootstrap, f"bench-{kind}", n, config.phase_timeout))
+
+    def latency_phase() -> dict[str, Any]:
+        create_topic(bootstrap, "bench-latency")
+        latency = end_to_end_latency(
+            bootstrap, "bench-latency", config.latency_rate, config.latency_seconds
+        )
+        return asdict(latency)
+
+    phases: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("produce_small", lambda: produce_phase("small")),
+        ("produce_large", lambda: produce_phase("large")),
+        ("consume_small", lambda: consume_phase("small")),
+        ("consume_large", lambda: consume_phase("large")),
+        ("latency", latency_phase),
+    ]
+    results: dict[str, dict[str, Any]] = {}
+    for name, phase in phases:
+        cpu_before = broker.usage().cpu_seconds if broker.running else 0.0
+        print(f"  {broker.name}: {name} ...", file=sys.stderr, flush=True)
+        started, client_cpu_before = time.monotonic(), time.process_time()
+        try:
+            results[name] = phase()
+        except Exception as exc:  # noqa: BLE001 -- recorded in the results; later phases still run
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            traceback.print_exc(file=sys.stderr)
+        results[name]["wall_seconds"] = round(time.monotonic() - started, 3)
+        # The load generator's own CPU (librdkafka threads included): is the client the limit?
+        results[name]["client_cpu_seconds"] = round(time.process_time() - client_cpu_before, 3)
+        if broker.running:
+            results[name]["broker_cpu_seconds"] = round(broker.usage().cpu_seconds - cpu_before, 3)
+        else:
+            results[name]["broker_exit_code"] = broker.returncode
+            print(broker.tail(), file=sys.stderr)
+            break
+    return results
+
+
+def throughput(result: Throughput) -> dict[str, Any]:
+    first = result.first_record_seconds
+    return {
+        **({} if first is None else {"first_record_seconds": round(first, 3)}),
+        "records": result.records,
+        "bytes": result.bytes,
+        "seconds": round(result.seconds, 3),
+        "records_per_second": round(result.records_per_second, 1),
+        "mb_per_second": round(result.megabytes_per_second, 2),
+    }
+
+
+def bench_one(kind: str, config: BenchConfig, log_dir: Path) -> dict[str, Any]:
+    work_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-bench-"))
+    broker = BROKERS[kind](work_dir / "data", log_path=log_dir / f"{kind}.log")
+    try:
+        broker.start()
+    except Exception as exc:  # noqa: BLE001 -- one broker failing to start must not stop the other
+        shutil.rmtree(work_dir, ignore_errors=True)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    try:
+        results: dict[str, Any] = {"workloads": run_workloads(broker, config)}
+        if broker.running:
+            usage = broker.usage()
+            results["broker"] = {
+                "cpu_seconds": round(usage.cpu_seconds, 2),
+                "peak_rss_mb": round(usage.peak_rss_bytes / 2**20, 1),
+            }
+        return results
+    finally:
+        try:
+            broker.stop()
+        except AssertionError as exc:  # ignored SIGTERM: it was killed; say so, go on
+            print(exc, file=sys.stderr)
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def main(
+    brokers: Annotated[str, typer.Option(help="Comma-separated: grete, tansu.")] = "grete,tansu",
+    records: Annotated[int, typer.Option(help="Records per produce/consume workload.")] = 2_000_000,
+    quick: Annotated[
+        bool, typer.Option(help="Smoke run: at most 20,000 records and 3 s of latency load.")
+    ] = False,
+    latency_rate: Annotated[int, typer.Option(help="Records/s in the latency workload.")] = 2_000,
+    latency_seconds: Annotated[
+        float, typer.Option(help="Duration of the latency workload, s.")
+    ] = 10.0,
+    phase_timeout: Annotated[
+        float, typer.Option(help="Deadline of each produce/consume workload, s.")
+    ] = 600.0,
+    results_dir: Annotated[
+        Path | None, typer.Option(help="Where the JSON and logs go (default: bench/results).")
+    ] = None,
+) -> None:
+    kinds = [kind.strip() for kind in brokers.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in BROKERS]
+    if unknown or not kinds:
+        raise typer.BadParameter(f"unknown broker(s) {unknown}; choose from {sorted(BROKERS)}")
+    if quick:
+        records, latency_seconds = min(records, 20_000), min(latency_seconds, 3.0)
+    config = BenchConfig(
+        records=records, small_size=100, large_size=1024,
+        latency_rate=latency_rate, latency_seconds=latency_seconds, phase_timeout=phase_timeout,
+    )  # fmt: skip
+    results_dir = results_dir or BENCH_DIR / "results"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_dir = results_dir / f"bench-{stamp}-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    results = {}
+    for kind in kinds:
+        print(f"benchmarking {kind} ...", file=sys.stderr, flush=True)
+        results[kind] = bench_one(kind, config, log_dir)
+
+    print(render_table(config, results))
+    path = write_json(results_dir / f"bench-{stamp}.json", asdict(config), results)
+    print(f"\nresults: {path}\nbroker logs: {log_dir}", file=sys.stderr)
+    if any(_failed(result) for result in results.values()):
+        raise typer.Exit(code=1)
+
+
+def _failed(result: dict[str, Any]) -> bool:
+    return "error" in result or any("error" in w for w in result.get("workloads", {}).values())
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,24 @@
+"""Test harness: real broker processes (Grete, Tansu), the raw ApiVersions probe, the Java client.
+
+Used by tests/conftest.py and by bench/run.py; depends on no Kafka client library.
+"""
+
+from .java import JavaProgram, compile_java, kafka_client_jars
+from .process import BrokerProcess, BrokerStartError, ServerProcess, TansuProcess, tansu_binary
+from .procstat import ProcessUsage, read_usage
+from .wire import api_versions, free_port
+
+__all__ = [
+    "BrokerProcess",
+    "BrokerStartError",
+    "JavaProgram",
+    "ProcessUsage",
+    "ServerProcess",
+    "TansuProcess",
+    "api_versions",
+    "compile_java",
+    "free_port",
+    "kafka_client_jars",
+    "read_usage",
+    "tansu_binary",
+]

@@ -1,0 +1,43 @@
+"""Resource usage of a running process, read from /proc (Linux only, no psutil)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcessUsage:
+    """CPU seconds used so far (user + system, own + reaped children) and peak RSS."""
+
+    cpu_seconds: float
+    peak_rss_bytes: int
+    rss_bytes: int
+
+
+def read_usage(pid: int) -> ProcessUsage:
+    """Sample /proc/PID/stat and /proc/PID/status; raises OSError once the process is gone."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may contain spaces: split after its closing parenthesis.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state); utime, stime, cutime, cstime are fields 14..17.
+    ticks = sum(int(value) for value in fields[11:15])
+    status = _status_kib(pid)
+    return ProcessUsage(
+        cpu_seconds=ticks / _CLOCK_TICKS,
+        peak_rss_bytes=status.get("VmHWM", 0) * 1024,
+        rss_bytes=status.get("VmRSS", 0) * 1024,
+    )
+
+
+def _status_kib(pid: int) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        parts = value.split()
+        if len(parts) == 2 and parts[1] == "kB":
+            sizes[name] = int(parts[0])
+    return sizes
