@@ -9,7 +9,7 @@ import typer
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from grete.cli.errors import CliError
+from grete.cli.errors import EXIT_USAGE, CliError
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 BOOTSTRAP_ENV = "GRETE_BOOTSTRAP_SERVER"
@@ -51,15 +51,20 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-def parse_key_values(items: Iterable[str] | None, option: str) -> dict[str, str]:
-    """Parse repeated `KEY=VALUE` arguments; the value may be empty or contain '='."""
-    parsed: dict[str, str] = {}
+def parse_key_value_pairs(items: Iterable[str] | None, option: str) -> list[tuple[str, str]]:
+    """Parse repeated `KEY=VALUE` arguments in order; a value may be empty or contain '='."""
+    pairs: list[tuple[str, str]] = []
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=option)
-        parsed[key] = value
-    return parsed
+        pairs.append((key, value))
+    return pairs
+
+
+def parse_key_values(items: Iterable[str] | None, option: str) -> dict[str, str]:
+    """Like parse_key_value_pairs, as a mapping: a repeated KEY keeps its last value."""
+    return dict(parse_key_value_pairs(items, option))
 
 
 def error_of(exc: BaseException) -> KafkaError | None:
@@ -145,4 +150,4 @@ def _construct(factory: Callable[[], V], what: str) -> V:
     except (KafkaException, ValueError, TypeError) as exc:
         error = error_of(exc)
         message = error.str() if error is not None else str(exc)
-        raise CliError(f"cannot create {what}: {message}", exit_code=2) from exc
+        raise CliError(f"cannot create {what}: {message}", EXIT_USAGE) from exc

@@ -111,7 +111,7 @@ class ConsumeLoop:
 
     def _handle(self, messages: list[Message]) -> bool:
         """Process one batch; True if it held at least one record."""
-        records = 0
+        count = 0
         for message in messages:
             error = message.error()
             if error is not None:
@@ -121,9 +121,9 @@ class ConsumeLoop:
                 break
             self.out.write(self.formatter.render(message))
             self.consumed += 1
-            records += 1
+            count += 1
             self.at_end.discard(message.partition() or 0)
-        return records > 0
+        return count > 0
 
     def _on_error(self, error: KafkaError, message: Message) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
@@ -139,7 +139,8 @@ class ConsumeLoop:
         rules = self.rules
         if rules.max_messages is not None and self.consumed >= rules.max_messages:
             return True
-        if rules.idle_timeout_s is not None and self.clock() - last_record_at >= rules.idle_timeout_s:
+        idle_s = self.clock() - last_record_at
+        if rules.idle_timeout_s is not None and idle_s >= rules.idle_timeout_s:
             return True
         return rules.exit_at_end and bool(self.assigned) and self.assigned <= self.at_end
 
@@ -160,7 +161,8 @@ def consume(
     group: Annotated[
         str | None,
         typer.Option(
-            "--group", "-g",
+            "--group",
+            "-g",
             help="Consumer group: join it (or, with --partition, use it for commits) and commit"
             " offsets. Without it, partitions are assigned directly and nothing is committed.",
         ),
@@ -172,7 +174,9 @@ def consume(
     offset: Annotated[
         str | None,
         typer.Option(
-            "--offset", "-o", metavar="N|beginning|end",
+            "--offset",
+            "-o",
+            metavar="N|beginning|end",
             help="Start offset for the consumed partitions (default: end). Not with --group"
             " unless --partition is given.",
         ),
@@ -224,7 +228,8 @@ def consume(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, loop.request_stop)
     try:
-        _start(connection, consumer, loop, topic, group, partitions, _initial_offset(start, from_beginning, group))
+        start_offset = _initial_offset(start, from_beginning, group)
+        _start(connection, consumer, loop, topic, group, partitions, start_offset)
         loop.run()
     except BrokenPipeError:  # the reader went away (e.g. `| head`): a normal way to stop
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from typer.core import TyperGroup
 
 # Typer vendors click in recent releases and depends on it in older ones; take the
@@ -41,6 +41,14 @@ def _usage_message(exc: Any) -> str:
     return message
 
 
+def _show_help(exc: Any) -> None:
+    # A command run without arguments shows its help; with rich formatting, typer has
+    # already printed it, and the exception carries only what is left to print.
+    help_text = str(exc.format_message())
+    if help_text.strip():
+        print(help_text, file=sys.stderr)
+
+
 class GreteGroup(TyperGroup):
     """Root command group. Runs click in non-standalone mode so that usage errors,
     Kafka errors and unexpected exceptions are all reported the same way: one line on
@@ -73,7 +81,10 @@ class GreteGroup(TyperGroup):
             print_error(exc.message)
             return exc.exit_code
         except _click_exceptions.UsageError as exc:
-            print_error(_usage_message(exc))
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                _show_help(exc)
+            else:
+                print_error(_usage_message(exc))
             return int(exc.exit_code)
         except _click_exceptions.ClickException as exc:
             print_error(str(exc.format_message()))
@@ -82,11 +93,13 @@ class GreteGroup(TyperGroup):
             print_error("aborted")
             return EXIT_FAILURE
         except KafkaException as exc:
-            print_error(exc.args[0].str() if exc.args else str(exc))
+            error = exc.args[0] if exc.args else None
+            print_error(error.str() if isinstance(error, KafkaError) else str(exc))
             return EXIT_FAILURE
         except Exception as exc:  # the last line of defence against a traceback
             if os.environ.get(TRACEBACK_ENV):
                 raise
-            print_error(f"unexpected {type(exc).__name__}: {exc} (set {TRACEBACK_ENV}=1 for details)")
+            name = type(exc).__name__
+            print_error(f"unexpected {name}: {exc} (set {TRACEBACK_ENV}=1 for details)")
             return EXIT_FAILURE
         return result if isinstance(result, int) else 0

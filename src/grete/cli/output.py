@@ -7,7 +7,7 @@ stays parseable. JSON output is a stable contract: keys are only ever added.
 import json
 import sys
 from collections.abc import Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -19,7 +19,7 @@ from rich.table import Table
 _PIPE_WIDTH = 240
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
 

@@ -4,7 +4,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, BinaryIO
 
 import typer
@@ -16,6 +16,7 @@ from grete.cli.client import (
     Connection,
     PropertyOption,
     error_of,
+    parse_key_value_pairs,
     parse_key_values,
 )
 from grete.cli.errors import print_error
@@ -26,14 +27,16 @@ DEFAULT_DELIVERY_TIMEOUT_MS = 30_000
 _FLUSH_SLACK_S = 5.0
 _BUFFER_FULL_WAIT_S = 0.1
 
+Headers = list[tuple[str, str | bytes | None]]
 
-class Acks(str, Enum):
+
+class Acks(StrEnum):
     none = "0"
     leader = "1"
     all = "all"
 
 
-class Compression(str, Enum):
+class Compression(StrEnum):
     none = "none"
     gzip = "gzip"
     snappy = "snappy"
@@ -71,7 +74,9 @@ class DeliveryTally:
         return sum(self.failures.values())
 
 
-def readrecords(stream: BinaryIO, key_separator: bytes | None, tally: DeliveryTally) -> Iterator[Record]:
+def read_lines(
+    stream: BinaryIO, key_separator: bytes | None, tally: DeliveryTally
+) -> Iterator[Record]:
     """Yield a record per line (without its newline); lines lacking the key separator fail."""
     for line_number, line in enumerate(stream, start=1):
         line = line.removesuffix(b"\n")
@@ -95,7 +100,9 @@ def produce(
     ] = None,
     header: Annotated[
         list[str] | None,
-        typer.Option("--header", "-H", metavar="KEY=VALUE", help="Header added to every record."),
+        typer.Option(
+            "--header", "-H", metavar="KEY=VALUE", help="Header added to every record (repeatable)."
+        ),
     ] = None,
     partition: Annotated[
         int | None, typer.Option("--partition", "-p", min=0, help="Write to this partition only.")
@@ -112,7 +119,9 @@ def produce(
     A summary goes to stderr. The exit status is 1 if any record was not delivered
     (within 30 s by default: set -X message.timeout.ms=... to change it).
     """
-    headers = [(k, v.encode()) for k, v in parse_key_values(header, "--header").items()]
+    if key_separator == "":
+        raise typer.BadParameter("must not be empty", param_hint="--key-separator")
+    headers: Headers = [(k, v.encode()) for k, v in parse_key_value_pairs(header, "--header")]
     config: dict[str, Any] = {
         "message.timeout.ms": DEFAULT_DELIVERY_TIMEOUT_MS,
         "acks": acks.value,
@@ -123,7 +132,7 @@ def produce(
     producer = connection.producer(config)
     tally = DeliveryTally()
     separator = key_separator.encode() if key_separator is not None else None
-    for record in readrecords(sys.stdin.buffer, separator, tally):
+    for record in read_lines(sys.stdin.buffer, separator, tally):
         _send(producer, topic, record, headers, partition, tally)
     _flush(producer, tally, float(config["message.timeout.ms"]) / 1000)
     _summarize(topic, tally)
@@ -133,7 +142,7 @@ def _send(
     producer: Producer,
     topic: str,
     record: Record,
-    headers: list[tuple[str, bytes]],
+    headers: Headers,
     partition: int | None,
     tally: DeliveryTally,
 ) -> None:
@@ -141,7 +150,11 @@ def _send(
     while True:
         try:
             producer.produce(
-                topic, record.value, record.key, headers=headers, on_delivery=tally.on_delivery,
+                topic,
+                record.value,
+                record.key,
+                headers=headers,
+                on_delivery=tally.on_delivery,
                 **optional,
             )
             break

@@ -4,7 +4,7 @@ Sans-IO: each formatter turns a record into bytes; the caller writes them.
 """
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,7 +19,9 @@ class RecordLike(Protocol):
     def offset(self) -> int | None: ...
     def key(self) -> bytes | None: ...
     def value(self) -> bytes | None: ...
-    def headers(self) -> Sequence[tuple[str, bytes | None]] | None: ...
+    def headers(
+        self,
+    ) -> dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None: ...
     def timestamp(self) -> tuple[int, int]: ...
 
 
@@ -46,10 +48,17 @@ def _timestamp_ms(record: RecordLike) -> int:
     return -1 if kind == TIMESTAMP_NOT_AVAILABLE else timestamp
 
 
+def header_pairs(record: RecordLike) -> list[tuple[str, bytes | None]]:
+    """The record's headers in order, values as bytes (None for a null value)."""
+    headers = record.headers() or []
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
+
+
 def _headers(record: RecordLike) -> bytes:
     parts = [
         key.encode() if value is None else key.encode() + b"=" + value
-        for key, value in record.headers() or ()
+        for key, value in header_pairs(record)
     ]
     return b",".join(parts)
 
@@ -130,7 +139,7 @@ class JsonLines:
             "timestamp": _timestamp_ms(record),
             "key": _text(record.key()),
             "value": _text(record.value()),
-            "headers": [[k, _text(v)] for k, v in record.headers() or ()],
+            "headers": [[k, _text(v)] for k, v in header_pairs(record)],
         }
         return json.dumps(document, ensure_ascii=False).encode() + b"\n"
 

@@ -14,11 +14,13 @@ def broker_overrides(
 ) -> dict[str, str]:
     """--override pairs plus the shorthands; a shorthand may not contradict an --override."""
     settings = parse_key_values(overrides, "--override")
-    for key, value, option in (("listeners", listeners, "--listeners"), ("log.dirs", log_dirs, "--log-dirs")):
+    shorthands = (("listeners", listeners, "--listeners"), ("log.dirs", log_dirs, "--log-dirs"))
+    for key, value, option in shorthands:
         if value is None:
             continue
         if settings.get(key, value) != value:
-            raise typer.BadParameter(f"conflicts with --override {key}={settings[key]}", param_hint=option)
+            conflict = f"conflicts with --override {key}={settings[key]}"
+            raise typer.BadParameter(conflict, param_hint=option)
         settings[key] = value
     return settings
 
@@ -27,7 +29,11 @@ def serve(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", exists=True, dir_okay=False, readable=True,
+            "--config",
+            "-c",
+            exists=True,
+            dir_okay=False,
+            readable=True,
             help="Broker settings as a Java properties file (server.properties).",
         ),
     ] = None,

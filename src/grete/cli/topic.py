@@ -26,8 +26,15 @@ from grete.cli.client import (
     wait_all,
 )
 from grete.cli.errors import EXIT_USAGE, CliError, print_error
-from grete.cli.output import FormatOption, OutputFormat, print_json, print_table, status
-from grete.cli.topic_view import TopicView, describe_views
+from grete.cli.output import (
+    FormatOption,
+    OutputFormat,
+    print_json,
+    print_line,
+    print_table,
+    status,
+)
+from grete.cli.topic_view import TopicSummary, TopicView, describe_views
 
 app = typer.Typer(help="Create, list, describe, alter and delete topics.", no_args_is_help=True)
 
@@ -77,7 +84,8 @@ def create(
     )
     futures = connection.admin().create_topics([new_topic], request_timeout=REQUEST_TIMEOUT_S)
     _, failures = wait_all(futures)
-    if if_not_exists and name in failures and _has_code(failures[name], KafkaError.TOPIC_ALREADY_EXISTS):
+    exists = name in failures and _has_code(failures[name], KafkaError.TOPIC_ALREADY_EXISTS)
+    if if_not_exists and exists:
         status(f"topic {name} already exists")
         return
     _report_failures(connection, failures, "create")
@@ -97,23 +105,15 @@ def list_topics(
     admin = connection.admin()
     names = _all_topic_names(connection, admin)
     descriptions, _ = _describe(connection, admin, names)  # a topic deleted meanwhile is skipped
-    rows = [
-        {
-            "name": d.name,
-            "partitions": len(d.partitions),
-            "replication_factor": len(d.partitions[0].replicas) if d.partitions else 0,
-            "internal": d.is_internal,
-        }
+    summaries = [
+        TopicSummary.of(d)
         for d in sorted(descriptions.values(), key=lambda d: d.name)
         if internal or not d.is_internal
     ]
     if output_format is OutputFormat.json:
-        print_json(rows)
+        print_json([s.to_json() for s in summaries])
         return
-    print_table(
-        ["TOPIC", "PARTITIONS", "REPLICATION FACTOR"],
-        [[r["name"], r["partitions"], r["replication_factor"]] for r in rows],
-    )
+    print_table(TopicSummary.COLUMNS, [s.table_row() for s in summaries])
 
 
 @app.command("describe")
@@ -135,7 +135,8 @@ def describe(
     descriptions, failures = _describe(connection, admin, wanted)
     if not names:
         descriptions = {n: d for n, d in descriptions.items() if not d.is_internal}
-    views = describe_views(connection, admin, [descriptions[n] for n in wanted if n in descriptions])
+    found = [descriptions[name] for name in wanted if name in descriptions]
+    views = describe_views(connection, admin, found)
     if output_format is OutputFormat.json:
         print_json([view.to_json() for view in views])
     else:
@@ -144,7 +145,9 @@ def describe(
 
 
 def _print_views(views: Sequence[TopicView]) -> None:
-    for view in views:
+    for index, view in enumerate(views):
+        if index:
+            print_line("")
         configs = ",".join(f"{k}={v}" for k, v in sorted(view.configs.items())) or "-"
         title = (
             f"Topic: {view.name}  TopicId: {view.topic_id}  Partitions: {len(view.partitions)}"
@@ -175,7 +178,8 @@ def alter(
     to_set = parse_key_values(config, "--config")
     to_delete = list(delete_config or ())
     if partitions is None and not to_set and not to_delete:
-        raise CliError("nothing to alter: give --partitions, --config or --delete-config", EXIT_USAGE)
+        message = "nothing to alter: give --partitions, --config or --delete-config"
+        raise CliError(message, EXIT_USAGE)
     connection = Connection(bootstrap_server)
     admin = connection.admin()
     if partitions is not None:
@@ -209,7 +213,7 @@ def _alter_configs(
     resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
     futures = admin.incremental_alter_configs([resource], request_timeout=REQUEST_TIMEOUT_S)
     _, failures = wait_all(futures)
-    _report_failures(connection, {name: exc for exc in failures.values()}, "alter configs of")
+    _report_failures(connection, {r.name: exc for r, exc in failures.items()}, "alter configs of")
     status(f"updated configs of topic {name}")
 
 

@@ -1,8 +1,8 @@
 """What `grete topic describe` shows of a topic: partitions, offsets and config overrides."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import (
@@ -17,6 +17,39 @@ from confluent_kafka.admin import (
 from grete.cli.client import REQUEST_TIMEOUT_S, Connection, wait_all
 
 Cell = str | int | None
+
+
+@dataclass(frozen=True)
+class TopicSummary:
+    """One line of `grete topic list`."""
+
+    COLUMNS: ClassVar[list[str]] = ["TOPIC", "PARTITIONS", "REPLICATION FACTOR"]
+
+    name: str
+    partitions: int
+    replication_factor: int
+    internal: bool
+
+    @classmethod
+    def of(cls, description: TopicDescription) -> "TopicSummary":
+        partitions = description.partitions
+        return cls(
+            name=description.name,
+            partitions=len(partitions),
+            replication_factor=len(partitions[0].replicas) if partitions else 0,
+            internal=description.is_internal,
+        )
+
+    def table_row(self) -> list[Cell]:
+        return [self.name, self.partitions, self.replication_factor]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "partitions": self.partitions,
+            "replication_factor": self.replication_factor,
+            "internal": self.internal,
+        }
 
 
 @dataclass(frozen=True)
@@ -117,7 +150,8 @@ def _topic_overrides(
 ) -> dict[str, dict[str, str]]:
     """Configs set on the topic itself (what kafka-topics shows as "Configs:")."""
     resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
-    results, failures = wait_all(admin.describe_configs(resources, request_timeout=REQUEST_TIMEOUT_S))
+    futures = admin.describe_configs(resources, request_timeout=REQUEST_TIMEOUT_S)
+    results, failures = wait_all(futures)
     for resource, exc in failures.items():
         raise connection.failure(exc, f"describe configs of topic {resource.name}")
     overrides: dict[str, dict[str, str]] = {}
@@ -134,9 +168,15 @@ def _watermarks(
     connection: Connection, admin: AdminClient, descriptions: Sequence[TopicDescription]
 ) -> Watermarks:
     partitions = [TopicPartition(d.name, p.id) for d in descriptions for p in d.partitions]
-    earliest = _list_offsets(connection, admin, partitions, OffsetSpec.earliest())
-    latest = _list_offsets(connection, admin, partitions, OffsetSpec.latest())
+    earliest = _list_offsets(connection, admin, partitions, _offset_spec("earliest"))
+    latest = _list_offsets(connection, admin, partitions, _offset_spec("latest"))
     return {key: (earliest[key], latest[key]) for key in earliest}
+
+
+def _offset_spec(name: Literal["earliest", "latest"]) -> OffsetSpec:
+    # OffsetSpec's factory class methods carry no annotations; name the result's type here.
+    factory: Callable[[], OffsetSpec] = getattr(OffsetSpec, name)
+    return factory()
 
 
 def _list_offsets(
@@ -144,9 +184,7 @@ def _list_offsets(
 ) -> dict[tuple[str, int], int]:
     if not partitions:
         return {}
-    futures = admin.list_offsets(
-        {tp: spec for tp in partitions}, request_timeout=REQUEST_TIMEOUT_S
-    )
+    futures = admin.list_offsets({tp: spec for tp in partitions}, request_timeout=REQUEST_TIMEOUT_S)
     results, failures = wait_all(futures)
     for tp, exc in failures.items():
         raise connection.failure(exc, f"list offsets of {tp.topic}[{tp.partition}]")

@@ -21,7 +21,11 @@ from grete.config.validation import SettingError
 ENV_PREFIX = "GRETE_"
 # GRETE_* variables read by Grete's tooling (test harness, bench), not broker settings; every
 # other unknown GRETE_* variable is an error, so that a misspelt setting cannot go unnoticed.
-TOOLING_ENV_VARS = frozenset({"GRETE_TEST_BROKER", "GRETE_TANSU_BIN", "GRETE_KAFKA_JAR_DIR"})
+# GRETE_* variables that configure Grete's tools (the CLI, the test harness), not the broker.
+TOOLING_ENV_VARS = frozenset({
+    "GRETE_BOOTSTRAP_SERVER", "GRETE_TRACEBACK",
+    "GRETE_TEST_BROKER", "GRETE_TANSU_BIN", "GRETE_KAFKA_JAR_DIR",
+})
 
 
 class ConfigError(ValueError):
