@@ -107,6 +107,7 @@ class Broker:
             return
         server, services = self._server, self._services
         self._server = None
+        services.replicas.purgatory.shutdown()
         await server.shutdown()
         for task in self._tasks:
             task.cancel()

@@ -52,7 +52,14 @@ class Controller:
     # -- start-up ----------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Host every partition the metadata knows (after a restart)."""
+        """Host every partition the metadata knows (after a restart), after deleting logs
+        of topics it does not know (a topic deletion cut short by a crash)."""
+        expected = {
+            TopicPartition(topic.name, index): topic.topic_id
+            for topic in self.metadata.topics()
+            for index in range(topic.partitions)
+        }
+        self.replicas.remove_stray_logs(expected)
         for topic in self.metadata.topics():
             self._host(topic)
 

@@ -54,8 +54,12 @@ class FetchPurgatory:
 
     def __init__(self) -> None:
         self._watchers: dict[TopicPartition, set[DelayedFetch]] = {}
+        self._closed = False
 
     def watch(self, delayed: DelayedFetch) -> None:
+        if self._closed:  # shutting down: answer at once with what there is
+            delayed.complete()
+            return
         for tp in delayed.partitions:
             self._watchers.setdefault(tp, set()).add(delayed)
 
@@ -76,6 +80,14 @@ class FetchPurgatory:
     def wake_all(self, tp: TopicPartition) -> None:
         for delayed in list(self._watchers.get(tp, ())):
             delayed.complete()
+
+    def shutdown(self) -> None:
+        """Complete every parked fetch now, and every fetch parked from now on, so that a
+        draining shutdown never waits out a long poll."""
+        self._closed = True
+        for watchers in list(self._watchers.values()):
+            for delayed in list(watchers):
+                delayed.complete()
 
     def __len__(self) -> int:
         return len({d for ws in self._watchers.values() for d in ws})

@@ -26,6 +26,19 @@ def kafka_uuid(value: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
 
 
+def read_partition_topic_id(log_dir: Path) -> str | None:
+    """The topic id recorded in a partition directory's ``partition.metadata``, if any."""
+    try:
+        text = (log_dir / PARTITION_METADATA).read_text("utf-8")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "topic_id":
+            return value.strip()
+    return None
+
+
 def write_partition_metadata(log_dir: Path, topic_id: uuid.UUID) -> None:
     """Kafka's ``partition.metadata`` file, naming the topic id the directory belongs to."""
     path = log_dir / PARTITION_METADATA
@@ -60,6 +73,10 @@ class ReplicaManager:
         if partition is not None:
             return partition
         log_ = self.logs.get(tp.topic, tp.partition)
+        if log_ is not None and read_partition_topic_id(log_.dir) not in (None, kafka_uuid(topic_id)):
+            # The directory belongs to an earlier topic of the same name: never reuse its data.
+            self.logs.delete(tp.topic, tp.partition)
+            log_ = None
         if log_ is None:
             log_ = self.logs.create(tp.topic, tp.partition, settings.log_config)
         else:
@@ -72,11 +89,27 @@ class ReplicaManager:
 
     def remove_topic(self, topic: str) -> None:
         """Stop hosting every partition of ``topic`` and delete their logs."""
-        for index in sorted(self._by_topic.pop(topic, {})):
+        indexes = sorted(self._by_topic.pop(topic, {}))
+        for index in indexes:
             tp = TopicPartition(topic, index)
             self._partitions.pop(tp, None)
             self.purgatory.wake_all(tp)
-            self.logs.delete(topic, index)
+        self.logs.delete_many((topic, index) for index in indexes)
+
+    def remove_stray_logs(self, expected: dict[TopicPartition, uuid.UUID]) -> list[TopicPartition]:
+        """Delete logs on disk that the metadata does not know, or whose recorded topic id
+        is another topic's (a deletion interrupted by a crash). Called at start-up."""
+        strays = []
+        for (topic, index), log_ in self.logs.all_logs().items():
+            tp = TopicPartition(topic, index)
+            topic_id = expected.get(tp)
+            recorded = read_partition_topic_id(log_.dir)
+            if topic_id is None or recorded not in (None, kafka_uuid(topic_id)):
+                strays.append(tp)
+        if strays:
+            log.warning("deleting %d stray partition logs: %s", len(strays), ", ".join(map(str, strays)))
+            self.logs.delete_many((tp.topic, tp.partition) for tp in strays)
+        return strays
 
     def get(self, topic: str, partition: int) -> Partition | None:
         return self._partitions.get(TopicPartition(topic, partition))

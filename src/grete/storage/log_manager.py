@@ -18,7 +18,7 @@ import logging
 import re
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -140,15 +140,27 @@ class LogManager:
     def delete(self, topic: str, partition: int) -> bool:
         """Rename the directory to ``<name>.<uuid>-delete`` (atomic), then remove it.
         Returns False if there was no such log."""
-        target = self._logs.pop((topic, partition), None)
-        if target is None:
-            return False
-        doomed = target.dir.with_name(f"{target.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
-        target.rename_dir(doomed)
+        return bool(self.delete_many([(topic, partition)]))
+
+    def delete_many(self, keys: Iterable[PartitionKey]) -> int:
+        """Delete several logs: rename every directory first (each rename is atomic and
+        a leftover ``-delete`` directory is removed at start-up), checkpoint once, then
+        remove the files. Returns how many logs existed."""
+        doomed_logs = []
+        for key in keys:
+            target = self._logs.pop(key, None)
+            if target is None:
+                continue
+            doomed = target.dir.with_name(f"{target.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+            target.rename_dir(doomed)
+            doomed_logs.append(target)
+        if not doomed_logs:
+            return 0
         fsync_dir(self.log_dir)
-        target.delete()
         self.checkpoint()
-        return True
+        for target in doomed_logs:
+            target.delete()
+        return len(doomed_logs)
 
     def all_logs(self) -> Mapping[PartitionKey, Log]:
         return MappingProxyType(self._logs)
