@@ -17,8 +17,8 @@ from grete.cluster.topic_config import InvalidConfig, TopicConfig, validate_topi
 from grete.cluster.topic_names import INTERNAL_TOPICS, collides, topic_name_error
 from grete.config import BrokerConfig
 from grete.partition.partition import PartitionSettings
-from grete.partition.topic_partition import TopicPartition
 from grete.partition.replica_manager import ReplicaManager
+from grete.partition.topic_partition import TopicPartition
 
 log = logging.getLogger("grete.cluster")
 

@@ -31,13 +31,13 @@ from grete.config import (
 from grete.storage.types import LogConfig
 
 __all__ = [
+    "TOPIC_CONFIG_NAMES",
     "AlterConfigOp",
     "ConfigEntry",
     "ConfigSource",
     "ConfigSynonym",
     "ConfigType",
     "InvalidConfig",
-    "TOPIC_CONFIG_NAMES",
     "TopicConfig",
     "apply_incremental",
     "describe_topic_configs",

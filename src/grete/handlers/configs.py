@@ -10,7 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from grete.cluster.controller import AdminError
-from grete.cluster.topic_config import ConfigEntry, InvalidConfig, apply_incremental, describe_topic_configs
+from grete.cluster.topic_config import (
+    ConfigEntry,
+    InvalidConfig,
+    apply_incremental,
+    describe_topic_configs,
+)
 from grete.config import describe_broker_configs
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles

@@ -9,13 +9,13 @@ from grete.network.connection import ConnectionInfo
 from grete.protocol import RequestHeader, Schema
 
 if TYPE_CHECKING:
+    from grete.clock import Clock
     from grete.cluster.controller import Controller
     from grete.cluster.metadata import MetadataStore
     from grete.cluster.producer_ids import ProducerIdManager
     from grete.config import BrokerConfig
     from grete.partition.fetch_session import FetchSessionCache
     from grete.partition.replica_manager import ReplicaManager
-    from grete.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,11 @@ from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
-from grete.protocol.produce_request import PartitionProduceData, ProduceRequest, decode_produce_request
+from grete.protocol.produce_request import (
+    PartitionProduceData,
+    ProduceRequest,
+    decode_produce_request,
+)
 
 VALID_ACKS = (-1, 0, 1)
 

@@ -8,6 +8,7 @@ from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
 
+
 @handles(ApiKey.INIT_PRODUCER_ID, 0, 5)
 async def handle_init_producer_id(ctx: RequestContext, request: Any) -> Any:
     s = ctx.schema

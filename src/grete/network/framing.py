@@ -44,7 +44,7 @@ class FrameDecoder:
     Not thread-safe; owned by one connection.
     """
 
-    __slots__ = ("_max", "_scratch", "_start", "_end", "_big", "_big_filled")
+    __slots__ = ("_big", "_big_filled", "_end", "_max", "_scratch", "_start")
 
     def __init__(self, max_frame_bytes: int, scratch_bytes: int = SCRATCH_BYTES) -> None:
         self._max = max_frame_bytes

@@ -17,7 +17,7 @@ class DelayedFetch:
     applied by ``wait``. Event loop only.
     """
 
-    __slots__ = ("partitions", "min_bytes", "accumulated", "_future")
+    __slots__ = ("_future", "accumulated", "min_bytes", "partitions")
 
     def __init__(self, partitions: Iterable[TopicPartition], min_bytes: int, accumulated: int) -> None:
         self.partitions = frozenset(partitions)

@@ -12,8 +12,8 @@ how to filter the response; it never touches logs or sockets.
 from __future__ import annotations
 
 import itertools
-import uuid
 import random
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum

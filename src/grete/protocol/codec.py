@@ -100,12 +100,12 @@ def skip_tagged_fields(buf: bytes | bytearray | memoryview, at: int) -> int:
 
 
 @functools.cache
-def _reader(cls: type) -> Callable[..., Any]:
+def _reader(cls: Any) -> Callable[..., Any]:
     return entity_reader(cls)
 
 
 @functools.cache
-def _writer(cls: type) -> Callable[..., Any]:
+def _writer(cls: Any) -> Callable[..., Any]:
     return entity_writer(cls)
 
 
@@ -114,7 +114,7 @@ def decode_body(header: RequestHeader, frame: bytes | bytearray | memoryview, at
     cls = schema(header.api_key, header.api_version).request_cls
     try:
         # kio's native reader takes read-only buffers; a read-only view copies nothing.
-        body, size = _reader(cls)(memoryview(frame).toreadonly(), at)
+        body, _ = _reader(cls)(memoryview(frame).toreadonly(), at)
     except Exception as exc:  # kio raises a variety of errors on bad bytes
         raise MalformedRequest(f"cannot decode {cls.__name__}: {exc}") from exc
     # Bytes after the body are ignored, as Kafka ignores them: librdkafka's brokers-only
@@ -130,7 +130,7 @@ def encode_response(header: RequestHeader, response: Any) -> bytes:
     # ApiVersions responses always use header v0, so that any client can read them (KIP-511).
     if response.__flexible__ and header.api_key != ApiKey.API_VERSIONS:
         buf.write(b"\x00")  # empty tagged fields of response header v1
-    _writer(type(response))(buf, response)
+    _writer(response.__class__)(buf, response)
     frame = buf.getbuffer()
     _SIZE.pack_into(frame, 0, len(frame) - 4)
     del frame
@@ -154,7 +154,7 @@ def encode_request(header: RequestHeader, request: Any) -> bytes:
         buf.write(client_id)
     if request.__flexible__:
         buf.write(b"\x00")
-    _writer(type(request))(buf, request)
+    _writer(request.__class__)(buf, request)
     frame = buf.getbuffer()
     _SIZE.pack_into(frame, 0, len(frame) - 4)
     del frame

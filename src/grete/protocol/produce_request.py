@@ -50,7 +50,7 @@ class ProduceRequest:
 
 
 class _Reader:
-    __slots__ = ("buf", "at", "flexible")
+    __slots__ = ("at", "buf", "flexible")
 
     def __init__(self, buf: memoryview, at: int, flexible: bool) -> None:
         self.buf = buf

@@ -129,15 +129,15 @@ class Schema:
     builds a nested entity of the response, by kio's class name.
     """
 
-    __slots__ = ("api_key", "version", "request_cls", "response_cls", "_module")
+    __slots__ = ("_module", "api_key", "request_cls", "response_cls", "version")
 
     def __init__(self, api_key: int, version: int) -> None:
         self.api_key = api_key
         self.version = version
         request_module = load_payload_module(api_key, version, EntityType.request)
         self._module: types.ModuleType = load_payload_module(api_key, version, EntityType.response)
-        self.request_cls = _top_level(request_module, EntityType.request)
-        self.response_cls = _top_level(self._module, EntityType.response)
+        self.request_cls: Any = _top_level(request_module, EntityType.request)
+        self.response_cls: Any = _top_level(self._module, EntityType.response)
 
     def response(self, /, **values: Any) -> Any:
         return build(self.response_cls, values)

@@ -27,9 +27,9 @@ Layout of a v2 record batch (all integers big-endian)::
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Iterator
 
 from crc32c import crc32c
 
