@@ -42,13 +42,8 @@ from grete.records.builder import build_batch
 
 TIMEOUT = 30.0
 CODEC_NUMBERS = {"gzip": 1, "snappy": 2}
-CODEC_MARKS = {
-    "lz4": pytest.mark.xfail(
-        strict=True,
-        reason="librdkafka enables LZ4 only if the broker lists FindCoordinator (key 10) in "
-        "ApiVersions; Grete does not yet, so batches go out uncompressed (FINDINGS.md)",
-    ),
-}
+# librdkafka enables LZ4 only if the broker lists FindCoordinator (key 10) in ApiVersions.
+CODEC_MARKS: dict[str, Any] = {}
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -261,13 +256,9 @@ def test_100k_records_byte_for_byte(
 
 
 @pytest.mark.parametrize("kcat_codec", ["gzip", "snappy"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="librdkafka <= 2.11.0 (kcat's 2.0.2) compresses only if ApiVersions lists Produce "
-    "from v0; Grete lists 3-11, so it sends plain batches. Kafka 4 lists 0-12 for this "
-    "reason (KAFKA-18659)",
-)
 def test_older_librdkafka_compresses(
+    # librdkafka <= 2.11.0 (kcat's 2.0.2) compresses only if ApiVersions lists Produce from
+    # v0; Grete lists 0-11 and answers v0-v2 UNSUPPORTED_VERSION, as Kafka 4 does (KAFKA-18659).
     shared_broker: ServerProcess, topic_name: str, kcat: str, kcat_codec: str, stored_batches: Any
 ) -> None:
     create_topic(shared_broker.bootstrap, topic_name, 1)

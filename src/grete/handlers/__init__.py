@@ -5,6 +5,7 @@ from grete.handlers import (  # noqa: F401 - imported for their registrations
     cluster,
     configs,
     fetch,
+    find_coordinator,
     list_offsets,
     metadata,
     produce,

@@ -11,7 +11,12 @@ from grete.protocol import ApiKey, ErrorCode, RequestHeader, Schema, encode_resp
 
 def _api_keys(s: Schema) -> list[Any]:
     return [
-        s.make("ApiVersion", api_key=spec.api_key, min_version=spec.min_version, max_version=spec.max_version)
+        s.make(
+            "ApiVersion",
+            api_key=spec.api_key,
+            min_version=spec.advertised_min_version,
+            max_version=spec.max_version,
+        )
         for spec in sorted(REGISTRY.values(), key=lambda spec: spec.api_key)
     ]
 

@@ -38,6 +38,11 @@ class Dispatcher:
         if spec is None:
             raise CloseConnection(f"unknown API key {header.api_key}")
         if not spec.supports(header.api_version):
+            if spec.legacy_error is not None and spec.advertised_min_version <= header.api_version:
+                try:
+                    return spec.legacy_error(frame, header)
+                except MalformedRequest as exc:
+                    raise CloseConnection(f"malformed {ApiKey(header.api_key).name} request: {exc}") from None
             return self._unsupported_version(header)
         try:
             if spec.decoder is not None:

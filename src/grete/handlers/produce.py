@@ -11,11 +11,12 @@ from typing import Any
 from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
-from grete.protocol import ApiKey, ErrorCode
+from grete.protocol import ApiKey, ErrorCode, RequestHeader, parse_header
 from grete.protocol.produce_request import (
     PartitionProduceData,
     ProduceRequest,
     decode_produce_request,
+    encode_legacy_produce_error,
 )
 
 VALID_ACKS = (-1, 0, 1)
@@ -53,7 +54,17 @@ def _produce_partition(ctx: RequestContext, topic: str, data: PartitionProduceDa
     )
 
 
-@handles(ApiKey.PRODUCE, 3, 11, decoder=decode_produce_request)
+def _legacy_version(frame: bytearray, header: RequestHeader) -> bytes:
+    """Produce v0-v2 (message formats 0 and 1) are advertised, as Kafka 4 does, only so that
+    librdkafka before 2.11 enables compression; they are answered UNSUPPORTED_VERSION."""
+    _, body_at = parse_header(frame)
+    request = decode_produce_request(frame, body_at, header.api_version)
+    return encode_legacy_produce_error(
+        header.correlation_id, header.api_version, request, ErrorCode.unsupported_version
+    )
+
+
+@handles(ApiKey.PRODUCE, 3, 11, decoder=decode_produce_request, advertised_min=0, legacy_error=_legacy_version)
 async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Any:
     acks = request.acks
     responses = []

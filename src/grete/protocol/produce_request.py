@@ -1,4 +1,4 @@
-"""A hand-written decoder for Produce requests (v3-v11), the broker's hottest path.
+"""A hand-written decoder for Produce requests (v0-v11), the broker's hottest path.
 
 kio copies each partition's records into a new bytes object; this decoder instead
 returns writable memoryviews into the request frame, so the broker patches base
@@ -7,7 +7,7 @@ docs/performance.md. Everything else about Produce (the response) goes through k
 
 Wire layout (v9+ is "flexible": compact strings, arrays and bytes, tagged fields)::
 
-    transactional_id  nullable string
+    transactional_id  nullable string   (v3+)
     acks              int16
     timeout_ms        int32
     topic_data        array of
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from grete.protocol.codec import MalformedRequest, read_uvarint, skip_tagged_fields
 
 FIRST_FLEXIBLE_VERSION = 9
+FIRST_TRANSACTIONAL_VERSION = 3
 _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 
@@ -119,7 +120,7 @@ class _Reader:
 def decode_produce_request(frame: bytearray, at: int, version: int) -> ProduceRequest:
     """Decode the body of a Produce request starting at ``at``; raises MalformedRequest."""
     r = _Reader(memoryview(frame), at, version >= FIRST_FLEXIBLE_VERSION)
-    transactional_id = r.string(nullable=True)
+    transactional_id = r.string(nullable=True) if version >= FIRST_TRANSACTIONAL_VERSION else None
     acks = r.int16()
     timeout_ms = r.int32()
     topics = []
@@ -135,3 +136,27 @@ def decode_produce_request(frame: bytearray, at: int, version: int) -> ProduceRe
         r.tagged_fields()
     r.tagged_fields()
     return ProduceRequest(transactional_id, acks, timeout_ms, topics)
+
+
+_INT64 = struct.Struct(">q")
+
+
+def encode_legacy_produce_error(correlation_id: int, version: int, request: ProduceRequest, error: int) -> bytes:
+    """A Produce v0-v2 response (kio has no schema for them) failing every partition.
+
+    Kafka 4 advertises Produce from v0 and answers v0-v2 like this, because librdkafka
+    before 2.11 compresses only when the broker lists Produce v0 (KAFKA-18659).
+    """
+    out = bytearray(_INT32.pack(correlation_id))
+    out += _INT32.pack(len(request.topic_data))
+    for topic in request.topic_data:
+        name = topic.name.encode("utf-8")
+        out += _INT16.pack(len(name)) + name
+        out += _INT32.pack(len(topic.partition_data))
+        for partition in topic.partition_data:
+            out += _INT32.pack(partition.index) + _INT16.pack(error) + _INT64.pack(-1)
+            if version >= 2:
+                out += _INT64.pack(-1)  # log_append_time
+    if version >= 1:
+        out += _INT32.pack(0)  # throttle_time_ms
+    return _INT32.pack(len(out)) + bytes(out)
