@@ -1,0 +1,1 @@
+"""The group coordinator: ``__consumer_offsets`` records, partitioning and replayed state."""
