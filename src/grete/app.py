@@ -23,6 +23,7 @@ from grete.cluster.controller import Controller
 from grete.cluster.metadata import MetadataStore
 from grete.cluster.producer_ids import ProducerIdManager
 from grete.config import BrokerConfig, load_config
+from grete.coordinator.group.coordinator import GroupCoordinator
 from grete.handlers.context import BrokerEndpoint, BrokerServices
 from grete.handlers.dispatcher import Dispatcher
 from grete.network.listener import ListenerSpec, NetworkLimits, SocketServer
@@ -68,6 +69,8 @@ class Broker:
         replicas = ReplicaManager(logs, self.clock)
         controller = Controller(cfg, metadata, replicas, node_id)
         controller.load()
+        groups = GroupCoordinator(cfg, controller, replicas, self.clock)
+        groups.load_if_present()
         listeners = [
             ListenerSpec(e.name, e.host, e.port, e.security_protocol) for e in cfg.listener_endpoints()
         ]
@@ -81,6 +84,7 @@ class Broker:
             replicas=replicas,
             fetch_sessions=FetchSessionCache(cfg.max_incremental_fetch_session_cache_slots, self.clock),
             producer_ids=ProducerIdManager(metadata),
+            groups=groups,
             clock=self.clock,
             log_dir=str(log_dir),
         )
@@ -108,6 +112,7 @@ class Broker:
         server, services = self._server, self._services
         self._server = None
         services.replicas.purgatory.shutdown()
+        services.groups.shutdown()
         await server.shutdown()
         for task in self._tasks:
             task.cancel()

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from grete.cluster.metadata import MetadataStore
     from grete.cluster.producer_ids import ProducerIdManager
     from grete.config import BrokerConfig
+    from grete.coordinator.group.coordinator import GroupCoordinator
     from grete.partition.fetch_session import FetchSessionCache
     from grete.partition.replica_manager import ReplicaManager
 
@@ -39,6 +40,7 @@ class BrokerServices:
     replicas: ReplicaManager
     fetch_sessions: FetchSessionCache
     producer_ids: ProducerIdManager
+    groups: GroupCoordinator
     clock: Clock
     log_dir: str
 

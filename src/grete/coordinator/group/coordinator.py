@@ -1,0 +1,303 @@
+"""The group coordinator: classic groups and committed offsets, kept in ``__consumer_offsets``.
+
+On a single node this broker coordinates every group. Each ``__consumer_offsets``
+partition has an `OffsetsState` rebuilt by replaying the partition's log; groups are
+`ClassicGroup` state machines rebuilt from the group metadata records. An operation
+computes the records to append, appends them, then replays them: the log stays the
+single source of truth (Kafka's CoordinatorShard / CoordinatorResult).
+
+Waiting JoinGroup / SyncGroup requests are futures completed from the group's `poll`,
+which also runs at each group's next deadline (a loop timer). Not thread-safe; event
+loop only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from grete.clock import Clock
+from grete.cluster.controller import Controller, NewTopic
+from grete.config import BrokerConfig
+from grete.coordinator.group.classic import ClassicGroup
+from grete.coordinator.group.classic_types import (
+    UNKNOWN_MEMBER_ID,
+    ClassicGroupConfig,
+    GroupDescription,
+    GroupError,
+    GroupListing,
+    GroupState,
+    JoinRequest,
+    JoinResult,
+    LeaveResult,
+    LeavingMember,
+    Pending,
+    SyncRequest,
+    SyncResult,
+)
+from grete.coordinator.group.group_log import GroupLog, metadata_value, snapshot_of
+from grete.coordinator.group.offsets import CommittedOffset, OffsetsState, Record
+from grete.coordinator.group.partitioner import partition_for
+from grete.partition.replica_manager import ReplicaManager
+
+log = logging.getLogger("grete.coordinator")
+
+OFFSETS_TOPIC = "__consumer_offsets"
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetCommitEntry:
+    offset: int
+    leader_epoch: int | None
+    metadata: str | None
+
+
+class GroupCoordinator:
+    def __init__(self, config: BrokerConfig, controller: Controller, replicas: ReplicaManager, clock: Clock) -> None:
+        self._config = config
+        self._controller = controller
+        self._clock = clock
+        self._log = GroupLog(replicas, clock)
+        self._group_config = ClassicGroupConfig(
+            initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms
+        )
+        self._num_partitions = config.offsets_topic_num_partitions
+        self._states: dict[int, OffsetsState] = {}
+        self._groups: dict[str, ClassicGroup] = {}
+        self._waiters: dict[tuple[str, int], asyncio.Future[JoinResult | SyncResult]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._loaded = False
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load_if_present(self) -> None:
+        """At start-up: replay ``__consumer_offsets`` if it exists (it is created on first use)."""
+        topic = self._controller.metadata.topic(OFFSETS_TOPIC)
+        if topic is not None:
+            self._load(topic.partitions)
+
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        topic = self._controller.metadata.topic(OFFSETS_TOPIC)
+        if topic is None:
+            configs = {"cleanup.policy": "compact", "compression.type": "producer",
+                       "segment.bytes": str(100 * 1024 * 1024)}
+            topic = self._controller.create_topic(
+                NewTopic(OFFSETS_TOPIC, self._num_partitions, 1, configs), internal=True
+            )
+        self._load(topic.partitions)
+
+    def _load(self, partitions: int) -> None:
+        self._num_partitions = partitions
+        for index in range(partitions):
+            state = OffsetsState()
+            state.replay_all(self._log.read_all(index))
+            self._states[index] = state
+            for group_id in list(state.groups()):
+                value = state.group_metadata(group_id)
+                if value is not None:
+                    self._groups[group_id] = ClassicGroup.from_snapshot(
+                        snapshot_of(group_id, value), self._clock, self._group_config
+                    )
+        self._loaded = True
+        log.info("loaded %d groups from %d %s partitions", len(self._groups), partitions, OFFSETS_TOPIC)
+
+    def shutdown(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for future in self._waiters.values():
+            if not future.done():
+                future.set_result(JoinResult(error=GroupError.NOT_COORDINATOR))
+        self._waiters.clear()
+
+    # -- membership --------------------------------------------------------------------------
+
+    async def join(self, group_id: str, request: JoinRequest) -> JoinResult:
+        self._ensure_loaded()
+        group = self._groups.get(group_id)
+        if group is None:
+            if request.member_id != UNKNOWN_MEMBER_ID:
+                return JoinResult(error=GroupError.UNKNOWN_MEMBER_ID)
+            group = self._groups[group_id] = ClassicGroup(group_id, self._clock, self._group_config)
+        result = await self._settle(group, group.join(request))
+        assert isinstance(result, JoinResult)
+        return result
+
+    async def sync(self, group_id: str, request: SyncRequest) -> SyncResult:
+        self._ensure_loaded()
+        group = self._groups.get(group_id)
+        if group is None:
+            return SyncResult(error=GroupError.UNKNOWN_MEMBER_ID)
+        result = await self._settle(group, group.sync(request))
+        if isinstance(result, JoinResult):  # completed by shutdown
+            return SyncResult(error=result.error)
+        return result
+
+    def heartbeat(self, group_id: str, member_id: str, generation: int, instance_id: str | None) -> GroupError | None:
+        self._ensure_loaded()
+        group = self._groups.get(group_id)
+        if group is None:
+            return GroupError.UNKNOWN_MEMBER_ID  # as Kafka's classic coordinator answers
+        error = group.heartbeat(member_id, generation, instance_id)
+        self._after(group)
+        return error
+
+    def leave(self, group_id: str, members: Sequence[LeavingMember]) -> LeaveResult:
+        self._ensure_loaded()
+        group = self._groups.get(group_id)
+        if group is None:
+            return LeaveResult(error=GroupError.UNKNOWN_MEMBER_ID)
+        result = group.leave(members)
+        self._after(group)
+        return result
+
+    async def _settle(
+        self, group: ClassicGroup, outcome: JoinResult | SyncResult | Pending
+    ) -> JoinResult | SyncResult:
+        future: asyncio.Future[JoinResult | SyncResult] | None = None
+        if isinstance(outcome, Pending):
+            future = asyncio.get_running_loop().create_future()
+            self._waiters[(group.group_id, outcome.ticket)] = future
+        self._after(group)
+        if future is None:
+            assert not isinstance(outcome, Pending)
+            return outcome
+        return await future
+
+    def _after(self, group: ClassicGroup) -> None:
+        """Complete finished waits, persist what changed, and re-arm the group's timer."""
+        for completion in group.poll():
+            future = self._waiters.pop((group.group_id, completion.ticket), None)
+            if future is not None and not future.done():
+                future.set_result(completion.result)
+        if group.persist_due:
+            self._append(group.group_id, [self._log.group_record(group.group_id, metadata_value(group.snapshot()))])
+            group.persist_due = False
+        self._arm_timer(group)
+
+    def _arm_timer(self, group: ClassicGroup) -> None:
+        old = self._timers.pop(group.group_id, None)
+        if old is not None:
+            old.cancel()
+        deadline = group.next_deadline()
+        if deadline is None:
+            return
+        delay = max(0.0, deadline - self._clock.monotonic())
+        self._timers[group.group_id] = asyncio.get_running_loop().call_later(
+            delay, self._on_timer, group.group_id
+        )
+
+    def _on_timer(self, group_id: str) -> None:
+        self._timers.pop(group_id, None)
+        group = self._groups.get(group_id)
+        if group is not None:
+            self._after(group)
+
+    # -- offsets ---------------------------------------------------------------------------
+
+    def _state_for(self, group_id: str) -> tuple[int, OffsetsState]:
+        index = partition_for(group_id, self._num_partitions)
+        return index, self._states[index]
+
+    def _append(self, group_id: str, records: list[Record]) -> None:
+        index, state = self._state_for(group_id)
+        if records:
+            self._log.append(index, records)
+            state.replay_all(records)
+
+    def commit_offsets(
+        self,
+        group_id: str,
+        member_id: str,
+        generation: int,
+        instance_id: str | None,
+        offsets: Mapping[TopicPartition, OffsetCommitEntry],
+    ) -> GroupError | None:
+        self._ensure_loaded()
+        group = self._groups.get(group_id)
+        if group is None:
+            if generation >= 0 or member_id != UNKNOWN_MEMBER_ID:
+                return GroupError.ILLEGAL_GENERATION  # Kafka's answer before OffsetCommit v9
+        else:
+            error = group.validate_commit(member_id, generation, instance_id)
+            if error is not None:
+                return error
+        now = self._clock.time_ms()
+        _, state = self._state_for(group_id)
+        commits = {
+            tp: CommittedOffset(e.offset, e.metadata or "", now, e.leader_epoch)
+            for tp, e in offsets.items()
+        }
+        self._append(group_id, state.commit(group_id, commits))
+        return None
+
+    def fetch_offsets(
+        self, group_id: str, partitions: Iterable[TopicPartition] | None
+    ) -> dict[TopicPartition, CommittedOffset | None]:
+        self._ensure_loaded()
+        _, state = self._state_for(group_id)
+        if partitions is None:
+            return dict(state.committed_offsets(group_id))
+        return {tp: state.committed(group_id, tp[0], tp[1]) for tp in partitions}
+
+    def delete_offsets(self, group_id: str, partitions: Sequence[TopicPartition]) -> GroupError | None:
+        """OffsetDelete. Refused for a group with members (GROUP_SUBSCRIBED_TO_TOPIC is not
+        told apart per topic: member subscriptions are opaque here)."""
+        self._ensure_loaded()
+        group = self._groups.get(group_id)
+        _, state = self._state_for(group_id)
+        if group is None and state.group_metadata(group_id) is None and not state.committed_offsets(group_id):
+            return GroupError.GROUP_ID_NOT_FOUND
+        if group is not None and group.state not in (GroupState.EMPTY, GroupState.DEAD):
+            return GroupError.NON_EMPTY_GROUP
+        self._append(group_id, state.delete_offsets(group_id, partitions))
+        return None
+
+    # -- administration ------------------------------------------------------------------
+
+    def list_groups(self) -> list[GroupListing]:
+        self._ensure_loaded()
+        listings = [g.listing() for g in self._groups.values() if g.state is not GroupState.DEAD]
+        known = {listing.group_id for listing in listings}
+        for state in self._states.values():  # simple groups: offsets only
+            for group_id in state.groups():
+                if group_id not in known:
+                    listings.append(GroupListing(group_id, "", GroupState.EMPTY))
+                    known.add(group_id)
+        return listings
+
+    def describe(self, group_id: str) -> GroupDescription:
+        self._ensure_loaded()
+        group = self._groups.get(group_id)
+        if group is None:
+            _, state = self._state_for(group_id)
+            exists = bool(state.committed_offsets(group_id))
+            return GroupDescription(group_id, GroupState.EMPTY if exists else GroupState.DEAD, "", "", ())
+        return group.describe()
+
+    def delete_group(self, group_id: str) -> GroupError | None:
+        self._ensure_loaded()
+        group = self._groups.get(group_id)
+        _, state = self._state_for(group_id)
+        if group is None and not state.committed_offsets(group_id) and state.group_metadata(group_id) is None:
+            return GroupError.GROUP_ID_NOT_FOUND
+        if group is not None:
+            error = group.delete()
+            if error is not None:
+                return error
+            self._groups.pop(group_id, None)
+            timer = self._timers.pop(group_id, None)
+            if timer is not None:
+                timer.cancel()
+        self._append(group_id, state.delete_group(group_id))
+        return None
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+

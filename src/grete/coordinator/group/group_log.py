@@ -1,0 +1,110 @@
+"""Reading and appending ``__consumer_offsets`` records, and mapping group snapshots to them.
+
+The coordinator's only contact with the log: it builds one v2 batch per operation
+(so an operation's records are appended atomically) and decodes batches when a
+partition is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from grete.clock import Clock
+from grete.coordinator.group.classic_types import GroupSnapshot, MemberSnapshot
+from grete.coordinator.group.offsets import Record, group_metadata_record
+from grete.coordinator.group.records import GroupMetadataValue, MemberMetadata
+from grete.records.batch import read_header, split_batches
+from grete.records.builder import BatchSpec, build_batch
+from grete.records.builder import Record as BatchRecord
+from grete.records.record import decode_records
+from grete.partition.replica_manager import ReplicaManager
+
+OFFSETS_TOPIC = "__consumer_offsets"
+READ_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+class GroupLog:
+    def __init__(self, replicas: ReplicaManager, clock: Clock) -> None:
+        self._replicas = replicas
+        self._clock = clock
+
+    def read_all(self, index: int) -> Iterator[Record]:
+        """Every record of partition ``index`` in log order, control batches skipped."""
+        partition = self._replicas.get(OFFSETS_TOPIC, index)
+        if partition is None:
+            return
+        offset = partition.log.log_start_offset
+        while offset < partition.high_watermark:
+            data = partition.read(offset, READ_CHUNK_BYTES, min_one_batch=True).records
+            if not data:
+                return
+            for start, end in split_batches(data):
+                batch = memoryview(data)[start:end]
+                header = read_header(batch)
+                offset = header.next_offset
+                if header.is_control:
+                    continue
+                for record in decode_records(batch):
+                    if record.key is not None:
+                        yield record.key, record.value
+
+    def append(self, index: int, records: list[Record]) -> None:
+        partition = self._replicas.get(OFFSETS_TOPIC, index)
+        if partition is None:
+            raise RuntimeError(f"{OFFSETS_TOPIC}-{index} is not hosted here")
+        batch = build_batch(
+            [BatchRecord(key, value) for key, value in records],
+            BatchSpec(base_timestamp=self._clock.time_ms()),
+        )
+        self._replicas.append(partition, bytearray(batch))
+
+    @staticmethod
+    def group_record(group_id: str, value: GroupMetadataValue) -> Record:
+        return group_metadata_record(group_id, value)
+
+
+def metadata_value(snapshot: GroupSnapshot) -> GroupMetadataValue:
+    return GroupMetadataValue(
+        protocol_type=snapshot.protocol_type or "",
+        generation=snapshot.generation_id,
+        protocol=snapshot.protocol_name,
+        leader=snapshot.leader,
+        members=tuple(
+            MemberMetadata(
+                member_id=m.member_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                session_timeout=m.session_timeout_ms,
+                rebalance_timeout=m.rebalance_timeout_ms,
+                subscription=m.subscription,
+                assignment=m.assignment,
+                group_instance_id=m.group_instance_id,
+            )
+            for m in snapshot.members
+        ),
+        current_state_timestamp=snapshot.current_state_timestamp_ms or -1,
+    )
+
+
+def snapshot_of(group_id: str, value: GroupMetadataValue) -> GroupSnapshot:
+    return GroupSnapshot(
+        group_id=group_id,
+        protocol_type=value.protocol_type or None,
+        generation_id=value.generation,
+        protocol_name=value.protocol,
+        leader=value.leader,
+        current_state_timestamp_ms=None if value.current_state_timestamp < 0 else value.current_state_timestamp,
+        members=tuple(
+            MemberSnapshot(
+                member_id=m.member_id,
+                group_instance_id=m.group_instance_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                rebalance_timeout_ms=m.rebalance_timeout,
+                session_timeout_ms=m.session_timeout,
+                subscription=m.subscription,
+                assignment=m.assignment,
+            )
+            for m in value.members
+        ),
+    )

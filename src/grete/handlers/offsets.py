@@ -1,0 +1,90 @@
+"""OffsetCommit (v2-v9), OffsetFetch (v1-v9, many groups from v8) and OffsetDelete (v0)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grete.coordinator.group.coordinator import OffsetCommitEntry
+from grete.handlers.context import RequestContext
+from grete.handlers.groups import error_code
+from grete.handlers.registry import handles
+from grete.protocol import ApiKey, ErrorCode
+
+MANY_GROUPS_FROM = 8
+
+
+@handles(ApiKey.OFFSET_COMMIT, 2, 9)
+async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
+    known = ctx.services.metadata
+    entries: dict[tuple[str, int], OffsetCommitEntry] = {}
+    unknown: set[tuple[str, int]] = set()
+    for topic in request.topics:
+        meta = known.topic(topic.name)
+        for p in topic.partitions:
+            tp = (topic.name, p.partition_index)
+            if meta is None or not 0 <= p.partition_index < meta.partitions:
+                unknown.add(tp)
+                continue
+            epoch = getattr(p, "committed_leader_epoch", -1)
+            entries[tp] = OffsetCommitEntry(p.committed_offset, None if epoch < 0 else epoch, p.committed_metadata)
+    error = ctx.services.groups.commit_offsets(
+        request.group_id, request.member_id, request.generation_id_or_member_epoch,
+        getattr(request, "group_instance_id", None), entries,
+    ) if entries else None
+    topics = [
+        ctx.schema.make("OffsetCommitResponseTopic", name=topic.name, partitions=[
+            ctx.schema.make("OffsetCommitResponsePartition", partition_index=p.partition_index,
+                            error_code=ErrorCode.unknown_topic_or_partition
+                            if (topic.name, p.partition_index) in unknown else error_code(error))
+            for p in topic.partitions
+        ])
+        for topic in request.topics
+    ]
+    return ctx.schema.response(throttle_time=0, topics=topics)
+
+
+def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, names: tuple[str, str, str]) -> list[Any]:
+    """Per-topic results for one group; ``names`` are the kio class names of this version."""
+    topic_cls, partition_cls, _ = names
+    wanted = None if topics is None else [(t.name, p) for t in topics for p in t.partition_indexes]
+    found = ctx.services.groups.fetch_offsets(group_id, wanted)
+    by_topic: dict[str, list[Any]] = {}
+    for (topic, index), committed in sorted(found.items()):
+        by_topic.setdefault(topic, []).append(ctx.schema.make(
+            partition_cls, partition_index=index,
+            committed_offset=-1 if committed is None else committed.offset,
+            committed_leader_epoch=-1 if committed is None or committed.leader_epoch is None else committed.leader_epoch,
+            metadata="" if committed is None else committed.metadata,
+            error_code=ErrorCode.none,
+        ))
+    return [ctx.schema.make(topic_cls, name=name, partitions=parts) for name, parts in by_topic.items()]
+
+
+@handles(ApiKey.OFFSET_FETCH, 1, 9)
+async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
+    if ctx.version < MANY_GROUPS_FROM:
+        topics = _fetch_group(ctx, request.group_id, request.topics,
+                              ("OffsetFetchResponseTopic", "OffsetFetchResponsePartition", ""))
+        return ctx.schema.response(throttle_time=0, topics=topics, error_code=ErrorCode.none)
+    groups = [
+        ctx.schema.make("OffsetFetchResponseGroup", group_id=g.group_id, error_code=ErrorCode.none,
+                        topics=_fetch_group(ctx, g.group_id, g.topics,
+                                            ("OffsetFetchResponseTopics", "OffsetFetchResponsePartitions", "")))
+        for g in request.groups
+    ]
+    return ctx.schema.response(throttle_time=0, groups=groups)
+
+
+@handles(ApiKey.OFFSET_DELETE, 0, 0)
+async def handle_offset_delete(ctx: RequestContext, request: Any) -> Any:
+    partitions = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
+    error = ctx.services.groups.delete_offsets(request.group_id, partitions)
+    topics = [
+        ctx.schema.make("OffsetDeleteResponseTopic", name=t.name, partitions=[
+            ctx.schema.make("OffsetDeleteResponsePartition", partition_index=p.partition_index,
+                            error_code=ErrorCode.none)
+            for p in t.partitions
+        ])
+        for t in request.topics
+    ]
+    return ctx.schema.response(error_code=error_code(error), throttle_time=0, topics=topics if error is None else [])
