@@ -294,7 +294,6 @@ def test_consume_starts_at_the_end_by_default(cli: Cli, topic: str) -> None:
     assert cli.ok(f"consume {topic} --timeout 3").stdout == ""
 
 
-@pytest.mark.xfail(strict=True, reason="consumer groups (JoinGroup, SyncGroup, OffsetCommit) are issue 3")
 def test_consumer_group_resumes_from_its_committed_offset(cli: Cli, topic: str) -> None:
     group = f"{topic}-group"
     cli.create(topic, "--partitions 1")
