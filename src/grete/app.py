@@ -98,6 +98,7 @@ class Broker:
         services.endpoints = _advertised(cfg, server, node_id)
         self._server, self._services = server, services
         self._tasks.append(asyncio.create_task(self._checkpoint_loop(), name="checkpoint"))
+        self._tasks.append(asyncio.create_task(self._offsets_expiry_loop(), name="offsets-expiry"))
         if cfg.log_flush_scheduler_interval_ms < LONG_MAX:
             self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
         log.info(
@@ -153,6 +154,12 @@ class Broker:
         while True:
             await asyncio.sleep(interval)
             self.services.replicas.checkpoint()
+
+    async def _offsets_expiry_loop(self) -> None:
+        interval = self.config.offsets_retention_check_interval_ms / 1000.0
+        while True:
+            await asyncio.sleep(interval)
+            self.services.groups.expire_offsets()
 
     async def _flush_loop(self) -> None:
         interval = self.config.log_flush_scheduler_interval_ms / 1000.0

@@ -222,6 +222,9 @@ class BrokerConfig(BaseSettings):
     offsets_retention_minutes: Annotated[int, _int(1)] = Field(
         default=10080, alias="offsets.retention.minutes",
         description="Keep an empty group's committed offsets this long.")
+    offsets_retention_check_interval_ms: Annotated[int, _int(1)] = Field(
+        default=600000, alias="offsets.retention.check.interval.ms",
+        description="How often expired committed offsets are removed.")
     transactional_id_expiration_ms: Annotated[int, _int(1)] = Field(
         default=604800000, alias="transactional.id.expiration.ms",
         description="Expire a transactional id idle this long.")

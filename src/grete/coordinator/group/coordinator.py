@@ -258,6 +258,34 @@ class GroupCoordinator:
         self._append(group_id, state.delete_offsets(group_id, partitions))
         return None
 
+    def expire_offsets(self) -> int:
+        """Remove offsets past ``offsets.retention.minutes`` (empty groups only, as Kafka);
+        returns how many records were written. Run every offsets.retention.check.interval.ms."""
+        if not self._loaded:
+            return 0
+        now = self._clock.time_ms()
+        retention_ms = self._config.offsets_retention_minutes * 60_000
+
+        def is_empty(group_id: str) -> bool:
+            group = self._groups.get(group_id)
+            return group is None or group.state in (GroupState.EMPTY, GroupState.DEAD)
+
+        written = 0
+        for index, state in self._states.items():
+            records = state.expire_offsets(now, retention_ms, is_group_empty=is_empty)
+            if records:
+                self._log.append(index, records)
+                state.replay_all(records)
+                written += len(records)
+        for group_id, group in list(self._groups.items()):
+            _, state = self._state_for(group_id)
+            if group.state is GroupState.EMPTY and state.group_metadata(group_id) is None \
+                    and not state.committed_offsets(group_id):
+                del self._groups[group_id]  # its metadata expired: the group is gone (Dead)
+        if written:
+            log.info("expired %d committed offsets and group records", written)
+        return written
+
     # -- administration ------------------------------------------------------------------
 
     def list_groups(self) -> list[GroupListing]:
