@@ -79,6 +79,7 @@ KAFKA_DEFAULTS = {
     "group.initial.rebalance.delay.ms": "3000",
     "offsets.topic.num.partitions": "50",
     "offsets.retention.minutes": "10080",
+    "offsets.retention.check.interval.ms": "600000",
     "transactional.id.expiration.ms": "604800000",
     "producer.id.expiration.ms": "86400000",
     "max.incremental.fetch.session.cache.slots": "1000",
