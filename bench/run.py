@@ -24,6 +24,7 @@ sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 
 from harness import BrokerProcess, ServerProcess, TansuProcess
 from report import render_table, write_json
+from takeover import takeover_time
 from workloads import (
     Throughput,
     consume,
@@ -72,12 +73,17 @@ def run_workloads(broker: ServerProcess, config: BenchConfig) -> dict[str, dict[
         )
         return asdict(latency)
 
+    def takeover_phase() -> dict[str, Any]:
+        create_topic(bootstrap, "bench-takeover")
+        return asdict(takeover_time(bootstrap, "bench-takeover", "classic"))
+
     phases: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("produce_small", lambda: produce_phase("small")),
         ("produce_large", lambda: produce_phase("large")),
         ("consume_small", lambda: consume_phase("small")),
         ("consume_large", lambda: consume_phase("large")),
         ("latency", latency_phase),
+        ("takeover_classic", takeover_phase),
     ]
     results: dict[str, dict[str, Any]] = {}
     for name, phase in phases:
