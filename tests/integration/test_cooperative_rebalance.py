@@ -4,8 +4,8 @@ over the classic protocol: members join one by one and every record is read exac
 from __future__ import annotations
 
 import threading
-from collections import Counter
 import time
+from collections import Counter
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
