@@ -4,6 +4,7 @@ from grete.handlers import (  # noqa: F401 - imported for their registrations
     api_versions,
     cluster,
     configs,
+    consumer_group,
     fetch,
     find_coordinator,
     group_admin,

@@ -18,9 +18,10 @@ async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
     types = {t.lower() for t in getattr(request, "types_filter", ())}
     groups = [
         ctx.schema.make("ListedGroup", group_id=g.group_id, protocol_type=g.protocol_type,
-                        group_state=g.state.value, group_type="classic")
+                        group_state=g.state.value, group_type=getattr(g, "group_type", "classic"))
         for g in ctx.services.groups.list_groups()
-        if (not states or g.state.value.lower() in states) and (not types or "classic" in types)
+        if (not states or g.state.value.lower() in states)
+        and (not types or getattr(g, "group_type", "classic") in types)
     ]
     return ctx.schema.response(throttle_time=0, error_code=ErrorCode.none, groups=groups)
 

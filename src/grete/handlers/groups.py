@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from enum import Enum
 from typing import Any
 
 from grete.coordinator.group.classic_types import (
@@ -20,8 +21,9 @@ from grete.protocol import ApiKey, ErrorCode
 KIP_394_FROM = 4  # JoinGroup v4+: a new member must first get its member id
 
 
-def error_code(error: GroupError | None) -> ErrorCode:
-    return ErrorCode.none if error is None else ErrorCode[error.value]
+def error_code(error: Enum | None) -> ErrorCode:
+    """The Kafka error code of a coordinator error (its value is Kafka's name for it)."""
+    return ErrorCode.none if error is None else ErrorCode[str(error.value)]
 
 
 def millis(value: Any) -> int:

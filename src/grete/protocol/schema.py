@@ -67,8 +67,8 @@ _CONVERTERS: dict[str, Converter] = {
 def _neutral_default(field: dataclasses.Field[Any]) -> Any:
     """Kafka's neutral value for a field the handler did not set."""
     kafka_type = field.metadata.get("kafka_type")
-    if kafka_type is None:  # an array of entities or primitives
-        return ()
+    if kafka_type is None:  # an array of entities or primitives, or a nested entity
+        return () if "tuple[" in str(field.type) else None
     if kafka_type == "error_code":
         return ErrorCode.none
     if kafka_type in ("timedelta_i32", "timedelta_i64"):
@@ -99,7 +99,10 @@ def _plan(cls: type) -> tuple[_FieldPlan, ...]:
     plans = []
     for field in dataclasses.fields(cls):
         kafka_type = field.metadata.get("kafka_type")
-        convert = _CONVERTERS.get(kafka_type, _identity) if kafka_type else _to_tuple
+        if kafka_type:
+            convert = _CONVERTERS.get(kafka_type, _identity)
+        else:  # an array (of entities or primitives), or a single nested entity
+            convert = _to_tuple if "tuple[" in str(field.type) else _identity
         required = (
             field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         )

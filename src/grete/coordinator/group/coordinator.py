@@ -37,6 +37,13 @@ from grete.coordinator.group.classic_types import (
     SyncRequest,
     SyncResult,
 )
+from grete.coordinator.group.consumer_groups import ConsumerGroups
+from grete.coordinator.group.consumer_types import (
+    ConsumerGroupError,
+    ConsumerGroupListing,
+    HeartbeatRequest,
+    HeartbeatResult,
+)
 from grete.coordinator.group.group_log import GroupLog, metadata_value, snapshot_of
 from grete.coordinator.group.offsets import CommittedOffset, OffsetsState, Record
 from grete.coordinator.group.partitioner import partition_for
@@ -69,6 +76,7 @@ class GroupCoordinator:
         self._groups: dict[str, ClassicGroup] = {}
         self._waiters: dict[tuple[str, int], asyncio.Future[JoinResult | SyncResult]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self.consumer_groups = ConsumerGroups(clock)  # KIP-848 groups
         self._loaded = False
 
     # -- loading ---------------------------------------------------------------------------
@@ -107,6 +115,7 @@ class GroupCoordinator:
         log.info("loaded %d groups from %d %s partitions", len(self._groups), partitions, OFFSETS_TOPIC)
 
     def shutdown(self) -> None:
+        self.consumer_groups.shutdown()
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -116,6 +125,15 @@ class GroupCoordinator:
         self._waiters.clear()
 
     # -- membership --------------------------------------------------------------------------
+
+    def consumer_heartbeat(self, group_id: str, request: HeartbeatRequest) -> HeartbeatResult | GroupError:
+        """ConsumerGroupHeartbeat (KIP-848). A classic group with members keeps its protocol."""
+        self._ensure_loaded()
+        classic = self._groups.get(group_id)
+        if classic is not None and classic.state not in (GroupState.EMPTY, GroupState.DEAD):
+            return GroupError.INCONSISTENT_GROUP_PROTOCOL
+        topics = {t.name: t.partitions for t in self._controller.metadata.topics() if not t.internal}
+        return self.consumer_groups.heartbeat(group_id, request, topics)
 
     async def join(self, group_id: str, request: JoinRequest) -> JoinResult:
         self._ensure_loaded()
@@ -217,10 +235,14 @@ class GroupCoordinator:
         generation: int,
         instance_id: str | None,
         offsets: Mapping[TopicPartition, OffsetCommitEntry],
-    ) -> GroupError | None:
+    ) -> GroupError | ConsumerGroupError | None:
         self._ensure_loaded()
         group = self._groups.get(group_id)
-        if group is None:
+        if group_id in self.consumer_groups:
+            consumer_error = self.consumer_groups.validate_commit(group_id, member_id, generation)
+            if consumer_error is not None:
+                return consumer_error
+        elif group is None:
             if generation >= 0 or member_id != UNKNOWN_MEMBER_ID:
                 return GroupError.ILLEGAL_GENERATION  # Kafka's answer before OffsetCommit v9
         else:
@@ -288,9 +310,10 @@ class GroupCoordinator:
 
     # -- administration ------------------------------------------------------------------
 
-    def list_groups(self) -> list[GroupListing]:
+    def list_groups(self) -> list[GroupListing | ConsumerGroupListing]:
         self._ensure_loaded()
-        listings = [g.listing() for g in self._groups.values() if g.state is not GroupState.DEAD]
+        listings: list[GroupListing | ConsumerGroupListing] = list(self.consumer_groups.listings())
+        listings += [g.listing() for g in self._groups.values() if g.state is not GroupState.DEAD]
         known = {listing.group_id for listing in listings}
         for state in self._states.values():  # simple groups: offsets only
             for group_id in state.groups():
