@@ -23,8 +23,11 @@ from grete.coordinator.group.consumer_types import (
 )
 
 
+DEFAULT_CONFIG = ConsumerGroupConfig()
+
+
 class ConsumerGroups:
-    def __init__(self, clock: Clock, config: ConsumerGroupConfig = ConsumerGroupConfig()) -> None:
+    def __init__(self, clock: Clock, config: ConsumerGroupConfig = DEFAULT_CONFIG) -> None:
         self._clock = clock
         self._config = config
         self._groups: dict[str, ConsumerGroup] = {}
