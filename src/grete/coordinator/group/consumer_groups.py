@@ -22,7 +22,6 @@ from grete.coordinator.group.consumer_types import (
     HeartbeatResult,
 )
 
-
 DEFAULT_CONFIG = ConsumerGroupConfig()
 
 
