@@ -64,6 +64,7 @@ def rows(config: Any) -> list[Row]:
         Row(f"End-to-end, {steady}", "p50 ms", _workload("latency", "p50_ms"), False, 1),
         Row(f"End-to-end, {steady}", "p99 ms", _workload("latency", "p99_ms"), False, 1),
         Row("Group takeover after a member is killed (classic, session 6 s)", "seconds", _workload("takeover_classic", "seconds"), False, 2),
+        Row("Group takeover after a member is killed (KIP-848, broker default session 45 s)", "seconds", _workload("takeover_consumer", "seconds"), False, 2),
         Row("The broker, whole run", "CPU seconds", _broker("cpu_seconds"), False, 1),
         Row("The broker, whole run", "peak RSS MiB", _broker("peak_rss_mb"), False, 0),
     ]  # fmt: skip

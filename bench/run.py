@@ -73,9 +73,10 @@ def run_workloads(broker: ServerProcess, config: BenchConfig) -> dict[str, dict[
         )
         return asdict(latency)
 
-    def takeover_phase() -> dict[str, Any]:
-        create_topic(bootstrap, "bench-takeover")
-        return asdict(takeover_time(bootstrap, "bench-takeover", "classic"))
+    def takeover_phase(protocol: str) -> dict[str, Any]:
+        topic = f"bench-takeover-{protocol}"
+        create_topic(bootstrap, topic)
+        return asdict(takeover_time(bootstrap, topic, protocol))
 
     phases: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("produce_small", lambda: produce_phase("small")),
@@ -83,7 +84,8 @@ def run_workloads(broker: ServerProcess, config: BenchConfig) -> dict[str, dict[
         ("consume_small", lambda: consume_phase("small")),
         ("consume_large", lambda: consume_phase("large")),
         ("latency", latency_phase),
-        ("takeover_classic", takeover_phase),
+        ("takeover_classic", lambda: takeover_phase("classic")),
+        ("takeover_consumer", lambda: takeover_phase("consumer")),
     ]
     results: dict[str, dict[str, Any]] = {}
     for name, phase in phases:

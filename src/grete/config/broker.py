@@ -211,6 +211,18 @@ class BrokerConfig(BaseSettings):
     group_initial_rebalance_delay_ms: Annotated[int, _INT] = Field(
         default=3000, alias="group.initial.rebalance.delay.ms",
         description="Wait for more members before a new group's first rebalance.")
+    group_min_session_timeout_ms: Annotated[int, _INT] = Field(
+        default=6000, alias="group.min.session.timeout.ms",
+        description="Smallest session timeout a classic group member may ask for.")
+    group_max_session_timeout_ms: Annotated[int, _INT] = Field(
+        default=1800000, alias="group.max.session.timeout.ms",
+        description="Largest session timeout a classic group member may ask for.")
+    group_consumer_session_timeout_ms: Annotated[int, _int(1)] = Field(
+        default=45000, alias="group.consumer.session.timeout.ms",
+        description="Session timeout of KIP-848 consumer group members.")
+    group_consumer_heartbeat_interval_ms: Annotated[int, _int(1)] = Field(
+        default=5000, alias="group.consumer.heartbeat.interval.ms",
+        description="Heartbeat interval KIP-848 consumer group members are told to use.")
     offsets_topic_num_partitions: Annotated[int, _int(1)] = Field(
         default=50, alias="offsets.topic.num.partitions",
         description="Partitions of __consumer_offsets.")

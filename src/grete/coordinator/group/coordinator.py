@@ -39,6 +39,7 @@ from grete.coordinator.group.classic_types import (
 )
 from grete.coordinator.group.consumer_groups import ConsumerGroups
 from grete.coordinator.group.consumer_types import (
+    ConsumerGroupConfig,
     ConsumerGroupError,
     ConsumerGroupListing,
     HeartbeatRequest,
@@ -69,14 +70,19 @@ class GroupCoordinator:
         self._clock = clock
         self._log = GroupLog(replicas, clock)
         self._group_config = ClassicGroupConfig(
-            initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms
+            initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
+            min_session_timeout_ms=config.group_min_session_timeout_ms,
+            max_session_timeout_ms=config.group_max_session_timeout_ms,
         )
         self._num_partitions = config.offsets_topic_num_partitions
         self._states: dict[int, OffsetsState] = {}
         self._groups: dict[str, ClassicGroup] = {}
         self._waiters: dict[tuple[str, int], asyncio.Future[JoinResult | SyncResult]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self.consumer_groups = ConsumerGroups(clock)  # KIP-848 groups
+        self.consumer_groups = ConsumerGroups(clock, ConsumerGroupConfig(  # KIP-848 groups
+            session_timeout_ms=config.group_consumer_session_timeout_ms,
+            heartbeat_interval_ms=config.group_consumer_heartbeat_interval_ms,
+        ))
         self._loaded = False
 
     # -- loading ---------------------------------------------------------------------------
