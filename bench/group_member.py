@@ -26,12 +26,17 @@ def main() -> int:
         settings.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
     consumer = Consumer(settings)
 
+    owned: set[int] = set()
+
+    # Eager rebalancing revokes everything and assigns the new set; KIP-848 (like
+    # cooperative) adds and removes increments. Tracking a set serves both.
     def on_assign(c: Consumer, partitions: list) -> None:  # type: ignore[type-arg]
-        # Eager rebalancing: the callback receives the whole new assignment.
-        print(json.dumps({"assigned": sorted(tp.partition for tp in partitions)}), flush=True)
+        owned.update(tp.partition for tp in partitions)
+        print(json.dumps({"assigned": sorted(owned)}), flush=True)
 
     def on_revoke(c: Consumer, partitions: list) -> None:  # type: ignore[type-arg]
-        print(json.dumps({"assigned": []}), flush=True)
+        owned.difference_update(tp.partition for tp in partitions)
+        print(json.dumps({"assigned": sorted(owned)}), flush=True)
 
     consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
     deadline = time.monotonic() + float(seconds)

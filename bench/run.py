@@ -186,7 +186,8 @@ def main(
     print(render_table(config, results))
     path = write_json(results_dir / f"bench-{stamp}.json", asdict(config), results)
     print(f"\nresults: {path}\nbroker logs: {log_dir}", file=sys.stderr)
-    if any(_failed(result) for result in results.values()):
+    # Grete must run every workload; the peer may lack a feature (Tansu has no KIP-848).
+    if "grete" in results and _failed(results["grete"]):
         raise typer.Exit(code=1)
 
 
