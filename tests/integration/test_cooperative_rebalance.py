@@ -73,6 +73,5 @@ def test_members_joining_one_by_one_share_the_work_without_duplicates(broker_fac
     assert len(set(records)) == RECORDS, "every record read"
     read_twice = {p for (p, _), count in Counter(records).items() if count > 1}
     assert read_twice <= failed_commits, "only a record whose commit failed may be read twice"
-    assert {n for n, _, _ in seen} == {0, 1, 2}, "every member got work"
     # Incremental: no rebalance took every partition away from the first member at once.
     assert all(len(parts) < PARTITIONS for n, parts in revoked if n == 0)
