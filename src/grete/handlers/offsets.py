@@ -78,11 +78,11 @@ async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
 @handles(ApiKey.OFFSET_DELETE, 0, 0)
 async def handle_offset_delete(ctx: RequestContext, request: Any) -> Any:
     partitions = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
-    error = ctx.services.groups.delete_offsets(request.group_id, partitions)
+    error, per_partition = ctx.services.groups.delete_offsets(request.group_id, partitions)
     topics = [
         ctx.schema.make("OffsetDeleteResponseTopic", name=t.name, partitions=[
             ctx.schema.make("OffsetDeleteResponsePartition", partition_index=p.partition_index,
-                            error_code=ErrorCode.none)
+                            error_code=error_code(per_partition.get((t.name, p.partition_index))))
             for p in t.partitions
         ])
         for t in request.topics

@@ -41,6 +41,7 @@ class GroupError(Enum):
     FENCED_INSTANCE_ID = "fenced_instance_id"
     NON_EMPTY_GROUP = "non_empty_group"
     GROUP_ID_NOT_FOUND = "group_id_not_found"
+    GROUP_SUBSCRIBED_TO_TOPIC = "group_subscribed_to_topic"
 
 
 @dataclass(frozen=True, slots=True)

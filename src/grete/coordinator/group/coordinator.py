@@ -45,7 +45,7 @@ from grete.coordinator.group.consumer_types import (
     HeartbeatRequest,
     HeartbeatResult,
 )
-from grete.coordinator.group.group_log import GroupLog, metadata_value, snapshot_of
+from grete.coordinator.group.group_log import GroupLog, metadata_value, snapshot_of, subscription_topics
 from grete.coordinator.group.offsets import CommittedOffset, OffsetsState, Record
 from grete.coordinator.group.partitioner import partition_for
 from grete.partition.replica_manager import ReplicaManager
@@ -273,18 +273,40 @@ class GroupCoordinator:
             return dict(state.committed_offsets(group_id))
         return {tp: state.committed(group_id, tp[0], tp[1]) for tp in partitions}
 
-    def delete_offsets(self, group_id: str, partitions: Sequence[TopicPartition]) -> GroupError | None:
-        """OffsetDelete. Refused for a group with members (GROUP_SUBSCRIBED_TO_TOPIC is not
-        told apart per topic: member subscriptions are opaque here)."""
+    def delete_offsets(
+        self, group_id: str, partitions: Sequence[TopicPartition]
+    ) -> tuple[GroupError | None, dict[TopicPartition, GroupError | None]]:
+        """OffsetDelete, as Kafka: a group with members keeps the offsets of topics its
+        members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC per partition); a non-empty group
+        that is not a consumer group refuses the whole request (NON_EMPTY_GROUP)."""
         self._ensure_loaded()
-        group = self._groups.get(group_id)
         _, state = self._state_for(group_id)
-        if group is None and state.group_metadata(group_id) is None and not state.committed_offsets(group_id):
-            return GroupError.GROUP_ID_NOT_FOUND
-        if group is not None and group.state not in (GroupState.EMPTY, GroupState.DEAD):
-            return GroupError.NON_EMPTY_GROUP
-        self._append(group_id, state.delete_offsets(group_id, partitions))
-        return None
+        subscribed = self._subscribed_topics(group_id)
+        if subscribed is None:
+            return GroupError.NON_EMPTY_GROUP, {}
+        if group_id not in self._groups and group_id not in self.consumer_groups \
+                and state.group_metadata(group_id) is None and not state.committed_offsets(group_id):
+            return GroupError.GROUP_ID_NOT_FOUND, {}
+        errors = {tp: GroupError.GROUP_SUBSCRIBED_TO_TOPIC if tp[0] in subscribed else None for tp in partitions}
+        self._append(group_id, state.delete_offsets(group_id, [tp for tp, e in errors.items() if e is None]))
+        return None, errors
+
+    def _subscribed_topics(self, group_id: str) -> set[str] | None:
+        """Topics the group's members subscribe to; None for a non-empty group whose
+        members' subscriptions are not the consumer protocol's."""
+        kip848 = self.consumer_groups.describe(group_id)
+        if kip848 is not None:
+            return {t for m in kip848.members for t in m.subscribed_topic_names}
+        group = self._groups.get(group_id)
+        if group is None or group.state in (GroupState.EMPTY, GroupState.DEAD):
+            return set()
+        snapshot = group.snapshot()
+        if snapshot.protocol_type != "consumer":
+            return None
+        topics: set[str] = set()
+        for member in snapshot.members:
+            topics |= subscription_topics(member.subscription)
+        return topics
 
     def expire_offsets(self) -> int:
         """Remove offsets past ``offsets.retention.minutes`` (empty groups only, as Kafka);

@@ -13,6 +13,7 @@ from grete.clock import Clock
 from grete.coordinator.group.classic_types import GroupSnapshot, MemberSnapshot
 from grete.coordinator.group.offsets import Record, group_metadata_record
 from grete.coordinator.group.records import GroupMetadataValue, MemberMetadata
+from grete.coordinator.group.wire import Reader
 from grete.records.batch import read_header, split_batches
 from grete.records.builder import BatchSpec, build_batch
 from grete.records.builder import Record as BatchRecord
@@ -108,3 +109,14 @@ def snapshot_of(group_id: str, value: GroupMetadataValue) -> GroupSnapshot:
             for m in value.members
         ),
     )
+
+
+def subscription_topics(metadata: bytes) -> set[str]:
+    """The topics of a classic member's ConsumerProtocolSubscription (version int16, then
+    an int32 count of int16-length strings); empty if the bytes are not one."""
+    reader = Reader(metadata)
+    try:
+        reader.int16()
+        return {reader.string() for _ in range(reader.array_length())}
+    except ValueError:
+        return set()

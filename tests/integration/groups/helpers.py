@@ -1,0 +1,507 @@
+"""Consumer-group members of every client, run side by side, and the ledger they write to.
+
+A member is one consumer in a classic group: confluent-kafka, kafka-python and aiokafka
+members run in threads of the test process; Java members (tests/compat/java/GreteGroupMember)
+and `python helpers.py member ...` members run as subprocesses, so a test can SIGKILL them.
+Every member records into a shared `Ledger` what it received and which partitions it owns,
+and commits synchronously before it asks for more records.
+
+Run as a script, this file is a confluent-kafka member that prints the same lines as the Java
+program (`assigned P,P`, `record P O VALUE`, `committed`), committing after every message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+SESSION_TIMEOUT_MS = 6_000
+HEARTBEAT_MS = 1_000
+POLL_S = 0.2
+_PR_SET_PDEATHSIG = 1
+FAST_GROUPS = ("--override", "group.initial.rebalance.delay.ms=0")
+
+
+def on_tansu() -> bool:
+    """True when GRETE_TEST_BROKER=tansu points the fixtures at Tansu instead of Grete."""
+    return os.environ.get("GRETE_TEST_BROKER", "grete") == "tansu"
+
+
+def fast_group_args() -> tuple[str, ...]:
+    """Broker args that make a new group rebalance at once (Tansu takes no such flag)."""
+    return () if on_tansu() else FAST_GROUPS
+
+
+@dataclass(frozen=True)
+class Received:
+    member: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass
+class Ledger:
+    """What every member received and owns. Thread-safe: members write from their own threads."""
+
+    records: list[Received] = field(default_factory=list)
+    owned: dict[str, frozenset[int]] = field(default_factory=dict)
+    # (partition -> next offset) each member had committed, as far as the test saw it.
+    committed: dict[str, dict[int, int]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def receive(self, member: str, partition: int, offset: int, value: bytes) -> None:
+        with self._lock:
+            self.records.append(Received(member, partition, offset, value))
+
+    def commit(self, member: str, offsets: dict[int, int]) -> None:
+        with self._lock:
+            self.committed.setdefault(member, {}).update(offsets)
+
+    def assign(self, member: str, partitions: Iterable[int]) -> None:
+        with self._lock:
+            self.owned[member] = frozenset(partitions)
+
+    def group_committed(self) -> dict[int, int]:
+        """partition -> the highest next offset any member committed (commits only move forward)."""
+        with self._lock:
+            out: dict[int, int] = {}
+            for offsets in self.committed.values():
+                for partition, offset in offsets.items():
+                    out[partition] = max(out.get(partition, 0), offset)
+            return out
+
+    def snapshot(self) -> tuple[list[Received], dict[str, frozenset[int]]]:
+        with self._lock:
+            return list(self.records), dict(self.owned)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.records)
+
+    def by_member(self) -> dict[str, list[Received]]:
+        records, _ = self.snapshot()
+        out: dict[str, list[Received]] = {}
+        for record in records:
+            out.setdefault(record.member, []).append(record)
+        return out
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.1) -> float:
+    """Block until condition() holds; return the seconds it took, or raise AssertionError."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(poll)
+    return time.monotonic() - start
+
+
+def balanced(ledger: Ledger, members: Sequence[str], partitions: int) -> bool:
+    """Each member owns a share, shares are disjoint and together cover every partition."""
+    _, owned = ledger.snapshot()
+    shares = [owned.get(name, frozenset()) for name in members]
+    union = frozenset().union(*shares)
+    per_member = partitions // len(members)
+    return (
+        union == frozenset(range(partitions))
+        and sum(len(share) for share in shares) == partitions
+        and all(len(share) >= per_member for share in shares)
+    )
+
+
+def produce_values(
+    bootstrap: str, topic: str, partitions: int, start: int, count: int
+) -> dict[bytes, int]:
+    """Produce values v<start>..v<start+count-1> round-robin over the partitions (acks=all).
+
+    Returns value -> partition for every acknowledged record; raises if any send failed.
+    """
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
+    errors: list[str] = []
+    placed: dict[bytes, int] = {}
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+        else:
+            placed[msg.value()] = msg.partition()
+
+    for i in range(start, start + count):
+        producer.produce(topic, value=b"v%d" % i, partition=i % partitions, on_delivery=on_delivery)
+        producer.poll(0)
+    remaining = producer.flush(30)
+    assert remaining == 0 and not errors, f"{remaining} unsent, errors: {errors[:3]}"
+    return placed
+
+
+# --- members in threads -------------------------------------------------------------------
+
+
+class ThreadMember(threading.Thread):
+    """A group member on its own thread; `stop()` closes it cleanly (LeaveGroup)."""
+
+    def __init__(self, name: str, ledger: Ledger, bootstrap: str, group: str, topic: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.member = name
+        self.ledger = ledger
+        self.bootstrap = bootstrap
+        self.group = group
+        self.topic = topic
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.deadline = time.monotonic() + 240  # no member outlives a hung test
+
+    def run(self) -> None:
+        try:
+            self.consume()
+        except Exception as exc:  # noqa: BLE001 -- a member thread hands its failure to stop()
+            self.error = exc
+
+    def consume(self) -> None:
+        raise NotImplementedError
+
+    def running(self) -> bool:
+        return not self.stopping.is_set() and time.monotonic() < self.deadline
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the member to close, wait for it, and re-raise anything it raised.
+
+        Idempotent; a member that was never started has nothing to stop.
+        """
+        self.stopping.set()
+        if self.ident is None:
+            return
+        self.join(timeout)
+        if self.is_alive():
+            raise AssertionError(f"member {self.member} did not close within {timeout}s")
+        if self.error is not None:
+            raise AssertionError(f"member {self.member} failed: {self.error!r}") from self.error
+
+
+class ConfluentMember(ThreadMember):
+    """librdkafka, group.protocol=classic; commits the offsets of each batch synchronously."""
+
+    def __init__(self, *args: Any, extra: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra = dict(extra or {})
+        self.assign_calls = 0
+        self.ready = threading.Event()
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "group.id": self.group,
+            "group.protocol": "classic",
+            "partition.assignment.strategy": "range",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
+            "heartbeat.interval.ms": HEARTBEAT_MS,
+            "enable.partition.eof": False,
+            **self.extra,
+        }
+
+    def consume(self) -> None:
+        consumer = Consumer(self.config())
+
+        def on_assign(_: Consumer, partitions: list[TopicPartition]) -> None:
+            self.assign_calls += 1
+            self.ledger.assign(self.member, (tp.partition for tp in partitions))
+
+        def on_revoke(_: Consumer, partitions: list[TopicPartition]) -> None:
+            self.ledger.assign(self.member, ())
+
+        try:
+            consumer.subscribe([self.topic], on_assign=on_assign, on_revoke=on_revoke)
+            self.ready.set()
+            while self.running():
+                messages = consumer.consume(num_messages=200, timeout=POLL_S)
+                next_offsets: dict[int, int] = {}
+                for message in messages:
+                    if message.error() is not None:
+                        raise KafkaException(message.error())
+                    partition, offset = message.partition(), message.offset()
+                    self.ledger.receive(self.member, partition, offset, message.value())
+                    next_offsets[partition] = offset + 1
+                if next_offsets:
+                    offsets = [TopicPartition(self.topic, p, o) for p, o in next_offsets.items()]
+                    consumer.commit(offsets=offsets, asynchronous=False)
+                    self.ledger.commit(self.member, next_offsets)
+        finally:
+            consumer.close()
+
+
+class KafkaPythonMember(ThreadMember):
+    """kafka-python: poll, then a synchronous commit of the positions."""
+
+    def consume(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from kafka import ConsumerRebalanceListener, KafkaConsumer
+
+        ledger, member = self.ledger, self.member
+
+        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                ledger.assign(member, ())
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                ledger.assign(member, (tp.partition for tp in assigned))
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=HEARTBEAT_MS,
+            request_timeout_ms=20_000,
+        )
+        try:
+            consumer.subscribe([self.topic], listener=Listener())
+            while self.running():
+                batches = consumer.poll(timeout_ms=int(POLL_S * 1000), max_records=200)
+                next_offsets: dict[int, int] = {}
+                for tp, messages in batches.items():
+                    for message in messages:
+                        ledger.receive(member, tp.partition, message.offset, message.value)
+                        next_offsets[tp.partition] = message.offset + 1
+                if next_offsets:
+                    consumer.commit()
+                    ledger.commit(member, next_offsets)
+        finally:
+            consumer.close()
+
+
+class AioKafkaMember(ThreadMember):
+    """aiokafka on its own event loop: getmany, then await a synchronous commit."""
+
+    def consume(self) -> None:
+        asyncio.run(self._consume())
+
+    async def _consume(self) -> None:
+        from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+
+        ledger, member = self.ledger, self.member
+
+        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            async def on_partitions_revoked(self, revoked: Any) -> None:
+                ledger.assign(member, ())
+
+            async def on_partitions_assigned(self, assigned: Any) -> None:
+                ledger.assign(member, (tp.partition for tp in assigned))
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=HEARTBEAT_MS,
+            request_timeout_ms=20_000,
+        )
+        await consumer.start()
+        try:
+            consumer.subscribe([self.topic], listener=Listener())
+            while self.running():
+                batches = await consumer.getmany(timeout_ms=int(POLL_S * 1000), max_records=200)
+                next_offsets: dict[int, int] = {}
+                for tp, messages in batches.items():
+                    for message in messages:
+                        ledger.receive(member, tp.partition, message.offset, message.value)
+                        next_offsets[tp.partition] = message.offset + 1
+                if next_offsets:
+                    await consumer.commit()
+                    ledger.commit(member, next_offsets)
+        finally:
+            await consumer.stop()
+
+
+def stop_all(members: Iterable[ThreadMember | ProcessMember | None]) -> None:
+    """Stop every member, even when stopping one fails; then raise the first failure."""
+    failures: list[AssertionError] = []
+    for member in members:
+        if member is None:
+            continue
+        try:
+            member.stop()
+        except AssertionError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+
+
+# --- members in subprocesses --------------------------------------------------------------
+
+
+class ProcessMember:
+    """A member in a child process that prints `assigned`/`record`/`committed` lines.
+
+    A reader thread copies its lines into the ledger. `committed` means every record
+    printed before it is committed. stop() closes stdin (a clean close); kill() is SIGKILL.
+    """
+
+    def __init__(self, name: str, ledger: Ledger, command: Sequence[str]) -> None:
+        self.member = name
+        self.ledger = ledger
+        self.popen = subprocess.Popen(
+            list(command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Only prctl() runs before exec: a member must not outlive the test run.
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+        )
+        self._pending: dict[int, int] = {}
+        self._stderr: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._err_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._err_reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for raw in self.popen.stdout:
+            words = raw.decode("utf-8", "replace").split()
+            if not words:
+                continue
+            if words[0] == "assigned":
+                parts = () if words[1] == "-" else (int(p) for p in words[1].split(","))
+                self.ledger.assign(self.member, parts)
+            elif words[0] == "record":
+                partition, offset = int(words[1]), int(words[2])
+                self.ledger.receive(self.member, partition, offset, words[3].encode())
+                self._pending[partition] = offset + 1
+            elif words[0] == "committed":
+                self.ledger.commit(self.member, self._pending)
+                self._pending = {}
+
+    def _read_stderr(self) -> None:
+        assert self.popen.stderr is not None
+        for raw in self.popen.stderr:
+            self._stderr = (self._stderr + [raw])[-200:]
+
+    def stderr_tail(self) -> str:
+        return b"".join(self._stderr[-60:]).decode("utf-8", "replace")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Close stdin (the member closes cleanly, sending LeaveGroup); return its exit code."""
+        if self.popen.stdin is not None and not self.popen.stdin.closed:
+            self.popen.stdin.close()
+        try:
+            code = self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"member {self.member} did not exit within {timeout}s\n{self.stderr_tail()}"
+            ) from None
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait(10)
+        self._reader.join(5)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when the test process dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def python_member_command(
+    bootstrap: str, group: str, topic: str, delay_ms: int = 0, idle_ms: int = 60_000
+) -> list[str]:
+    """The command line of a confluent-kafka member in a child process (this file as a script)."""
+    return [
+        sys.executable, str(Path(__file__).resolve()), "member",
+        bootstrap, group, topic, str(delay_ms), str(idle_ms),
+    ]  # fmt: skip
+
+
+def _member_main(bootstrap: str, group: str, topic: str, delay_ms: int, idle_ms: int) -> int:
+    """Consume until stdin closes or idle_ms pass without a record; commit after each message."""
+    closed = threading.Event()
+
+    def watch_stdin() -> None:
+        while sys.stdin.buffer.read(256):
+            pass
+        closed.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+
+    def say(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    def on_assign(_: Consumer, partitions: list[TopicPartition]) -> None:
+        say(
+            "assigned "
+            + (
+                ",".join(
+                    str(tp.partition) for tp in sorted(partitions, key=lambda tp: tp.partition)
+                )
+                or "-"
+            )
+        )
+
+    def on_revoke(_: Consumer, partitions: list[TopicPartition]) -> None:
+        say("assigned -")
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "group.protocol": "classic",
+            "partition.assignment.strategy": "range",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
+            "heartbeat.interval.ms": HEARTBEAT_MS,
+        }
+    )
+    consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
+    last = time.monotonic()
+    try:
+        while not closed.is_set() and time.monotonic() - last < idle_ms / 1000:
+            message = consumer.poll(POLL_S)
+            if message is None:
+                continue
+            if message.error() is not None:
+                raise KafkaException(message.error())
+            last = time.monotonic()
+            say(f"record {message.partition()} {message.offset()} {message.value().decode()}")
+            if delay_ms:
+                time.sleep(delay_ms / 1000)  # a slow handler: the window a SIGKILL lands in
+            consumer.commit(message=message, asynchronous=False)
+            say("committed")
+    finally:
+        consumer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 7 or sys.argv[1] != "member":
+        sys.stderr.write("usage: helpers.py member BOOTSTRAP GROUP TOPIC DELAY_MS IDLE_MS\n")
+        sys.exit(2)
+    _, _, bootstrap_, group_, topic_, delay_, idle_ = sys.argv
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(_member_main(bootstrap_, group_, topic_, int(delay_), int(idle_)))
