@@ -45,7 +45,12 @@ from grete.coordinator.group.consumer_types import (
     HeartbeatRequest,
     HeartbeatResult,
 )
-from grete.coordinator.group.group_log import GroupLog, metadata_value, snapshot_of, subscription_topics
+from grete.coordinator.group.group_log import (
+    GroupLog,
+    metadata_value,
+    snapshot_of,
+    subscription_topics,
+)
 from grete.coordinator.group.offsets import CommittedOffset, OffsetsState, Record
 from grete.coordinator.group.partitioner import partition_for
 from grete.partition.replica_manager import ReplicaManager

@@ -14,11 +14,11 @@ from grete.coordinator.group.classic_types import GroupSnapshot, MemberSnapshot
 from grete.coordinator.group.offsets import Record, group_metadata_record
 from grete.coordinator.group.records import GroupMetadataValue, MemberMetadata
 from grete.coordinator.group.wire import Reader
+from grete.partition.replica_manager import ReplicaManager
 from grete.records.batch import read_header, split_batches
 from grete.records.builder import BatchSpec, build_batch
 from grete.records.builder import Record as BatchRecord
 from grete.records.record import decode_records
-from grete.partition.replica_manager import ReplicaManager
 
 OFFSETS_TOPIC = "__consumer_offsets"
 READ_CHUNK_BYTES = 4 * 1024 * 1024
