@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from grete.coordinator.group.coordinator import OffsetCommitEntry
@@ -11,6 +12,7 @@ from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
 
 MANY_GROUPS_FROM = 8
+OFFSET_METADATA_MAX_BYTES = 4096  # Kafka's offset.metadata.max.bytes default
 
 
 @handles(ApiKey.OFFSET_COMMIT, 2, 9)
@@ -18,12 +20,16 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
     known = ctx.services.metadata
     entries: dict[tuple[str, int], OffsetCommitEntry] = {}
     unknown: set[tuple[str, int]] = set()
+    too_large: set[tuple[str, int]] = set()
     for topic in request.topics:
         meta = known.topic(topic.name)
         for p in topic.partitions:
             tp = (topic.name, p.partition_index)
             if meta is None or not 0 <= p.partition_index < meta.partitions:
                 unknown.add(tp)
+                continue
+            if p.committed_metadata is not None and len(p.committed_metadata.encode()) > OFFSET_METADATA_MAX_BYTES:
+                too_large.add(tp)
                 continue
             epoch = getattr(p, "committed_leader_epoch", -1)
             entries[tp] = OffsetCommitEntry(p.committed_offset, None if epoch < 0 else epoch, p.committed_metadata)
@@ -34,13 +40,21 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
     topics = [
         ctx.schema.make("OffsetCommitResponseTopic", name=topic.name, partitions=[
             ctx.schema.make("OffsetCommitResponsePartition", partition_index=p.partition_index,
-                            error_code=ErrorCode.unknown_topic_or_partition
-                            if (topic.name, p.partition_index) in unknown else error_code(error))
+                            error_code=_partition_error((topic.name, p.partition_index), unknown, too_large, error))
             for p in topic.partitions
         ])
         for topic in request.topics
     ]
     return ctx.schema.response(throttle_time=0, topics=topics)
+
+
+def _partition_error(tp: tuple[str, int], unknown: set[tuple[str, int]],
+                     too_large: set[tuple[str, int]], error: Enum | None) -> ErrorCode:
+    if tp in unknown:
+        return ErrorCode.unknown_topic_or_partition
+    if tp in too_large:
+        return ErrorCode.offset_metadata_too_large
+    return error_code(error)
 
 
 def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, names: tuple[str, str, str]) -> list[Any]:

@@ -54,6 +54,7 @@ from grete.coordinator.group.group_log import (
 from grete.coordinator.group.offsets import CommittedOffset, OffsetsState, Record
 from grete.coordinator.group.partitioner import partition_for
 from grete.partition.replica_manager import ReplicaManager
+from grete.records.validation import RecordsError
 
 log = logging.getLogger("grete.coordinator")
 
@@ -205,8 +206,14 @@ class GroupCoordinator:
             if future is not None and not future.done():
                 future.set_result(completion.result)
         if group.persist_due:
-            self._append(group.group_id, [self._log.group_record(group.group_id, metadata_value(group.snapshot()))])
             group.persist_due = False
+            record = self._log.group_record(group.group_id, metadata_value(group.snapshot()))
+            try:
+                self._append(group.group_id, [record])
+            except RecordsError as exc:
+                # Kafka fails the SyncGroup (UNKNOWN_SERVER_ERROR) when the group's record is
+                # too large to store; here the group keeps running and is just not persisted.
+                log.warning("group %s: metadata not persisted: %s", group.group_id, exc)
         self._arm_timer(group)
 
     def _arm_timer(self, group: ClassicGroup) -> None:

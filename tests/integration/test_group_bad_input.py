@@ -1,0 +1,49 @@
+"""Oversized group input: commit metadata over offset.metadata.max.bytes, and member metadata
+too large to store in __consumer_offsets. The broker answers and keeps serving."""
+
+from __future__ import annotations
+
+from grete.protocol import ApiKey, ErrorCode
+
+from .raw_kafka import RawKafka
+
+
+def commit(raw: RawKafka, group: str, metadata: dict[int, str]) -> dict[int, int]:
+    parts = [raw.make(ApiKey.OFFSET_COMMIT, 8, "OffsetCommitRequestPartition", partition_index=p,
+                      committed_offset=5, committed_leader_epoch=-1, committed_metadata=m)
+             for p, m in metadata.items()]
+    topic = raw.make(ApiKey.OFFSET_COMMIT, 8, "OffsetCommitRequestTopic", name="t", partitions=parts)
+    response = raw.request(ApiKey.OFFSET_COMMIT, 8, group_id=group, generation_id_or_member_epoch=-1,
+                           member_id="", group_instance_id=None, topics=[topic])
+    return {p.partition_index: p.error_code for p in response.topics[0].partitions}
+
+
+def test_commit_metadata_over_the_limit_fails_only_that_partition(broker_factory) -> None:  # type: ignore[no-untyped-def]
+    broker = broker_factory("--override", "num.partitions=2")
+    with RawKafka(broker.bootstrap) as raw:
+        topic = raw.make(ApiKey.METADATA, 12, "MetadataRequestTopic", name="t")
+        raw.request(ApiKey.METADATA, 12, topics=[topic], allow_auto_topic_creation=True,
+                    include_topic_authorized_operations=False)
+        errors = commit(raw, "g2", {0: "x" * 5000, 1: "fits"})
+        assert errors == {0: ErrorCode.offset_metadata_too_large, 1: ErrorCode.none}
+        assert commit(raw, "g2", {0: "fits"}) == {0: ErrorCode.none}
+
+
+def test_member_metadata_too_large_to_store_does_not_break_the_broker(broker_factory) -> None:  # type: ignore[no-untyped-def]
+    broker = broker_factory("--override", "group.initial.rebalance.delay.ms=0")
+    huge = b"m" * (2 * 1024 * 1024)  # over __consumer_offsets' max.message.bytes
+    with RawKafka(broker.bootstrap, timeout=30) as raw:
+        protocol = raw.make(ApiKey.JOIN_GROUP, 3, "JoinGroupRequestProtocol", name="range", metadata=huge)
+        joined = raw.request(ApiKey.JOIN_GROUP, 3, group_id="big", session_timeout=10_000,
+                             rebalance_timeout=10_000, member_id="", protocol_type="consumer",
+                             protocols=[protocol])
+        assert joined.error_code == ErrorCode.none and joined.members[0].metadata == huge
+        assignment = raw.make(ApiKey.SYNC_GROUP, 3, "SyncGroupRequestAssignment",
+                              member_id=joined.member_id, assignment=b"a")
+        synced = raw.request(ApiKey.SYNC_GROUP, 3, group_id="big", generation_id=joined.generation_id,
+                             member_id=joined.member_id, group_instance_id=None, assignments=[assignment])
+        assert synced.error_code == ErrorCode.none
+        beat = raw.request(ApiKey.HEARTBEAT, 3, group_id="big", generation_id=joined.generation_id,
+                           member_id=joined.member_id, group_instance_id=None)
+        assert beat.error_code == ErrorCode.none
+    assert "metadata not persisted" in broker.log_path.read_text()
