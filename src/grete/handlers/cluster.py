@@ -7,9 +7,7 @@ from typing import Any
 
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
-from grete.protocol import ApiKey, ErrorCode
-
-AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
+from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode
 
 
 @handles(ApiKey.DESCRIBE_CLUSTER, 0, 1)

@@ -11,11 +11,9 @@ from typing import Any
 from grete.coordinator.group.classic_types import GroupError
 from grete.coordinator.group.consumer_types import HeartbeatRequest, TopicAssignment
 from grete.handlers.context import RequestContext
-from grete.handlers.groups import error_code, millis
+from grete.handlers.groups import error_code
 from grete.handlers.registry import handles
-from grete.protocol import ApiKey, ErrorCode
-
-AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
+from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode, to_millis
 
 
 def _owned(ctx: RequestContext, request: Any) -> dict[str, list[int]] | None:
@@ -36,12 +34,12 @@ def _topic_id(ctx: RequestContext, name: str) -> uuid.UUID | None:
 
 @handles(ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, 1)
 async def handle_consumer_group_heartbeat(ctx: RequestContext, request: Any) -> Any:
-    rebalance = millis(request.rebalance_timeout)
+    rebalance = to_millis(request.rebalance_timeout)
     heartbeat = HeartbeatRequest(
         member_id=request.member_id,
         member_epoch=request.member_epoch,
         client_id=ctx.header.client_id or "",
-        client_host="/" + ctx.connection.peer.rsplit(":", 1)[0],
+        client_host=ctx.client_host,
         instance_id=request.instance_id,
         rebalance_timeout_ms=rebalance,
         subscribed_topic_names=None if request.subscribed_topic_names is None else list(request.subscribed_topic_names),
@@ -55,9 +53,10 @@ async def handle_consumer_group_heartbeat(ctx: RequestContext, request: Any) -> 
                           member_id=None, member_epoch=-1, heartbeat_interval=0, assignment=None)
     assignment = None
     if result.assignment is not None and result.error is None:
+        ids = {a.topic: _topic_id(ctx, a.topic) for a in result.assignment}
         assignment = s.make("Assignment", topic_partitions=[
-            s.make("TopicPartitions", topic_id=_topic_id(ctx, a.topic), partitions=list(a.partitions))
-            for a in result.assignment if _topic_id(ctx, a.topic) is not None
+            s.make("TopicPartitions", topic_id=ids[a.topic], partitions=list(a.partitions))
+            for a in result.assignment if ids[a.topic] is not None
         ])
     return s.response(
         throttle_time=0,

@@ -58,3 +58,8 @@ class RequestContext:
     @property
     def version(self) -> int:
         return self.header.api_version
+
+    @property
+    def client_host(self) -> str:
+        """The peer's address as Kafka reports a member's host ("/127.0.0.1")."""
+        return "/" + self.connection.peer.rsplit(":", 1)[0]

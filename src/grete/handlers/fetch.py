@@ -16,7 +16,7 @@ from grete.partition.fetch_session import (
     should_include,
 )
 from grete.partition.topic_partition import TopicPartition
-from grete.protocol import ApiKey, ErrorCode
+from grete.protocol import ApiKey, ErrorCode, to_millis
 
 TOPIC_IDS_FROM = 13  # Fetch v13+ names topics by id
 
@@ -31,10 +31,6 @@ class PartitionResult:
     last_stable_offset: int = -1
     records: bytes = b""
     state: PartitionFetchState | None = None
-
-
-def _max_wait_ms(request: Any) -> int:
-    return int(request.max_wait.total_seconds() * 1000)
 
 
 def _requested(ctx: RequestContext, request: Any) -> tuple[list[tuple[TopicPartition, PartitionFetchState]], list[PartitionResult]]:
@@ -156,7 +152,7 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
     fetch_max = ctx.services.config.fetch_max_bytes
     max_bytes = min(max_bytes, fetch_max) if max_bytes > 0 else fetch_max
     results, total = _read_all(ctx, plan, max_bytes)
-    max_wait_ms = _max_wait_ms(request)
+    max_wait_ms = to_millis(request.max_wait)
     has_error = any(r.error != ErrorCode.none for r in results) or bool(unknown)
     if total < request.min_bytes and max_wait_ms > 0 and not has_error and plan.partitions:
         delayed = DelayedFetch((tp for tp, _ in plan.partitions), request.min_bytes, total)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
 from enum import Enum
 from typing import Any
 
 from grete.coordinator.group.classic_types import (
-    GroupError,
     JoinRequest,
     LeavingMember,
     MemberAssignment,
@@ -16,7 +14,7 @@ from grete.coordinator.group.classic_types import (
 )
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
-from grete.protocol import ApiKey, ErrorCode
+from grete.protocol import ApiKey, ErrorCode, to_millis
 
 KIP_394_FROM = 4  # JoinGroup v4+: a new member must first get its member id
 
@@ -26,26 +24,18 @@ def error_code(error: Enum | None) -> ErrorCode:
     return ErrorCode.none if error is None else ErrorCode[str(error.value)]
 
 
-def millis(value: Any) -> int:
-    return int(value.total_seconds() * 1000) if isinstance(value, datetime.timedelta) else int(value)
-
-
-def _client_host(ctx: RequestContext) -> str:
-    return "/" + ctx.connection.peer.rsplit(":", 1)[0]
-
-
 @handles(ApiKey.JOIN_GROUP, 0, 9)
 async def handle_join_group(ctx: RequestContext, request: Any) -> Any:
-    session_ms = millis(request.session_timeout)
+    session_ms = to_millis(request.session_timeout)
     rebalance = getattr(request, "rebalance_timeout", None)
     join = JoinRequest(
         member_id=request.member_id,
         client_id=ctx.header.client_id or "",
-        client_host=_client_host(ctx),
+        client_host=ctx.client_host,
         protocol_type=request.protocol_type,
         protocols=tuple(ProtocolMetadata(p.name, bytes(p.metadata)) for p in request.protocols),
         session_timeout_ms=session_ms,
-        rebalance_timeout_ms=session_ms if rebalance is None else millis(rebalance),
+        rebalance_timeout_ms=session_ms if rebalance is None else to_millis(rebalance),
         group_instance_id=getattr(request, "group_instance_id", None),
         require_known_member_id=ctx.version >= KIP_394_FROM,
     )

@@ -10,12 +10,9 @@ from grete.cluster.metadata import TopicMetadata
 from grete.cluster.topic_names import topic_name_error
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
-from grete.protocol import ApiKey, ErrorCode
+from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode
 
 log = logging.getLogger("grete.handlers")
-
-AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
-
 
 def _topic_response(ctx: RequestContext, topic: TopicMetadata) -> Any:
     s = ctx.schema

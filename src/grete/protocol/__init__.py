@@ -1,6 +1,6 @@
 """Frames ↔ kio entities. The only package that imports kio."""
 
-from grete.protocol.apis import ApiKey
+from grete.protocol.apis import AUTHORIZED_OPERATIONS_OMITTED, ApiKey
 from grete.protocol.codec import (
     MalformedRequest,
     RequestHeader,
@@ -10,9 +10,10 @@ from grete.protocol.codec import (
     parse_header,
 )
 from grete.protocol.errors import ErrorCode
-from grete.protocol.schema import Schema, error_response, kio_supports, schema
+from grete.protocol.schema import Schema, error_response, kio_supports, schema, to_millis
 
 __all__ = [
+    "AUTHORIZED_OPERATIONS_OMITTED",
     "ApiKey",
     "ErrorCode",
     "MalformedRequest",
@@ -25,4 +26,5 @@ __all__ = [
     "kio_supports",
     "parse_header",
     "schema",
+    "to_millis",
 ]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+# The authorized-operations field of a response when the client did not ask for it.
+AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
+
 
 class ApiKey(IntEnum):
     PRODUCE = 0

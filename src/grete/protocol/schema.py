@@ -48,6 +48,13 @@ def _to_datetime(value: Any) -> datetime.datetime | None:
     return _EPOCH + datetime.timedelta(milliseconds=ms)
 
 
+def to_millis(value: Any) -> int:
+    """Milliseconds from a kio timedelta field (or an int already in milliseconds)."""
+    if isinstance(value, datetime.timedelta):
+        return int(value.total_seconds() * 1000)
+    return int(value)
+
+
 def _identity(value: Any) -> Any:
     return value
 

@@ -46,6 +46,7 @@ from grete.coordinator.group.consumer_types import (
     HeartbeatResult,
 )
 from grete.coordinator.group.group_log import (
+    OFFSETS_TOPIC,
     GroupLog,
     metadata_value,
     snapshot_of,
@@ -58,7 +59,6 @@ from grete.records.validation import RecordsError
 
 log = logging.getLogger("grete.coordinator")
 
-OFFSETS_TOPIC = "__consumer_offsets"
 TopicPartition = tuple[str, int]
 
 
