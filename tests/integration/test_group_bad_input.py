@@ -3,6 +3,8 @@ too large to store in __consumer_offsets. The broker answers and keeps serving."
 
 from __future__ import annotations
 
+from typing import Any
+
 from grete.protocol import ApiKey, ErrorCode
 
 from .raw_kafka import RawKafka
@@ -29,21 +31,34 @@ def test_commit_metadata_over_the_limit_fails_only_that_partition(broker_factory
         assert commit(raw, "g2", {0: "fits"}) == {0: ErrorCode.none}
 
 
-def test_member_metadata_too_large_to_store_does_not_break_the_broker(broker_factory) -> None:  # type: ignore[no-untyped-def]
+def test_member_metadata_too_large_to_store_fails_the_sync_as_kafka(broker_factory) -> None:  # type: ignore[no-untyped-def]
+    """Kafka cannot write the group's record, so the SyncGroup fails with
+    UNKNOWN_SERVER_ERROR and the group rebalances; a member with smaller metadata then
+    gets through, and the broker keeps serving."""
     broker = broker_factory("--override", "group.initial.rebalance.delay.ms=0")
     huge = b"m" * (2 * 1024 * 1024)  # over __consumer_offsets' max.message.bytes
     with RawKafka(broker.bootstrap, timeout=30) as raw:
-        protocol = raw.make(ApiKey.JOIN_GROUP, 3, "JoinGroupRequestProtocol", name="range", metadata=huge)
-        joined = raw.request(ApiKey.JOIN_GROUP, 3, group_id="big", session_timeout=10_000,
-                             rebalance_timeout=10_000, member_id="", protocol_type="consumer",
-                             protocols=[protocol])
+        def join(member_id: str, metadata: bytes) -> Any:
+            protocol = raw.make(ApiKey.JOIN_GROUP, 3, "JoinGroupRequestProtocol", name="range", metadata=metadata)
+            return raw.request(ApiKey.JOIN_GROUP, 3, group_id="big", session_timeout=10_000,
+                               rebalance_timeout=10_000, member_id=member_id, protocol_type="consumer",
+                               protocols=[protocol])
+
+        def sync(joined: Any) -> Any:
+            assignment = raw.make(ApiKey.SYNC_GROUP, 3, "SyncGroupRequestAssignment",
+                                  member_id=joined.member_id, assignment=b"a")
+            return raw.request(ApiKey.SYNC_GROUP, 3, group_id="big", generation_id=joined.generation_id,
+                               member_id=joined.member_id, group_instance_id=None, assignments=[assignment])
+
+        joined = join("", huge)
         assert joined.error_code == ErrorCode.none and joined.members[0].metadata == huge
-        assignment = raw.make(ApiKey.SYNC_GROUP, 3, "SyncGroupRequestAssignment",
-                              member_id=joined.member_id, assignment=b"a")
-        synced = raw.request(ApiKey.SYNC_GROUP, 3, group_id="big", generation_id=joined.generation_id,
-                             member_id=joined.member_id, group_instance_id=None, assignments=[assignment])
-        assert synced.error_code == ErrorCode.none
+        assert sync(joined).error_code == ErrorCode.unknown_server_error
         beat = raw.request(ApiKey.HEARTBEAT, 3, group_id="big", generation_id=joined.generation_id,
                            member_id=joined.member_id, group_instance_id=None)
-        assert beat.error_code == ErrorCode.none
-    assert "metadata not persisted" in broker.log_path.read_text()
+        assert beat.error_code == ErrorCode.rebalance_in_progress
+        rejoined = join(joined.member_id, b"small")
+        assert rejoined.error_code == ErrorCode.none
+        assert rejoined.generation_id == joined.generation_id + 1
+        synced = sync(rejoined)
+        assert synced.error_code == ErrorCode.none and synced.assignment == b"a"
+    assert "metadata not stored" in broker.log_path.read_text()

@@ -15,7 +15,11 @@ from grete.coordinator.group.consumer_records import (
     ConsumerGroupRecordValue,
     ConsumerGroupTargetAssignmentMemberKey,
 )
-from grete.coordinator.group.consumer_snapshot import ConsumerGroupReplay, snapshot_records
+from grete.coordinator.group.consumer_snapshot import (
+    ConsumerGroupReplay,
+    delta_records,
+    snapshot_records,
+)
 from grete.coordinator.group.consumer_types import (
     UNCHANGED,
     ConsumerGroupConfig,
@@ -580,4 +584,57 @@ def test_replay_honours_tombstones(clock: ManualClock) -> None:
     assert snapshot is not None
     assert [m.member_id for m in snapshot.members] == [clients[1].member_id]
     replay.apply(ConsumerGroupMetadataKey("g"), None)
+    assert replay.snapshot() is None
+
+
+def test_delta_records_keep_a_replay_equal_to_the_live_group_through_churn(clock: ManualClock) -> None:
+    """What the coordinator writes after each step (only what changed) replays to the group."""
+    rng = random.Random(848)
+    group = new_group(clock)
+    topics = {"t": 6, "u": 3}
+    topic_ids = {name: uuid.uuid5(uuid.NAMESPACE_DNS, name) for name in topics}
+    replay = ConsumerGroupReplay("g")
+    written = None
+    clients: list[Client] = []
+    writes = 0
+
+    def persist() -> int:
+        nonlocal written
+        snapshot = group.snapshot()
+        records = delta_records(written, snapshot, topic_ids)
+        for key, value in records:
+            replay.apply(decode_key(encode_key(key)), decode_value(key, encode_value(value)))
+        written = snapshot
+        assert replay.snapshot() == snapshot
+        return len(records)
+
+    for _ in range(300):
+        action = rng.random()
+        if action < 0.15 or not clients:
+            clients.append(Client(group, topics, rng.sample(["t", "u"], rng.randint(1, 2))))
+            clients[-1].heartbeat()
+        elif action < 0.25:
+            clients.pop(rng.randrange(len(clients))).leave()
+        elif action < 0.3:
+            clock.advance(SESSION_MS + 1000)  # everyone silent: the sessions expire
+            while group.poll():
+                pass
+            assert group.describe().members == ()
+            clients = []
+        else:
+            rng.choice(clients).heartbeat(owned=rng.choice(["mine", None]))
+        writes += persist()
+    assert writes > 0
+    if clients:
+        assert persist() == 0, "a heartbeat that changes nothing writes nothing"
+        clients[0].heartbeat()
+        assert persist() == 0
+    for client in clients:
+        client.leave()
+    persist()
+    tombstones = delta_records(written, None, topic_ids)
+    assert tombstones and all(value is None for _, value in tombstones)
+    assert isinstance(tombstones[-1][0], ConsumerGroupMetadataKey), "the group epoch goes last"
+    for key, value in tombstones:
+        replay.apply(key, value)
     assert replay.snapshot() is None

@@ -287,6 +287,15 @@ class GroupEngine:
         for member in self._members.values():
             self._complete_sync(member, self._sync_result(member))
 
+    def assignments_not_stored(self) -> None:
+        """The record of the assignments just installed could not be written (Kafka: too
+        large): forget them and rebalance; the caller fails the SyncGroups it answers."""
+        if self._state is not _STABLE:
+            return
+        for member in self._members.values():
+            member.assignment = b""
+        self._prepare_rebalance()
+
     def _sync_result(self, member: ClassicMember) -> SyncResult:
         return SyncResult(None, member.assignment, self._protocol_type, self._protocol_name)
 

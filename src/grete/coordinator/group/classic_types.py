@@ -42,6 +42,7 @@ class GroupError(Enum):
     NON_EMPTY_GROUP = "non_empty_group"
     GROUP_ID_NOT_FOUND = "group_id_not_found"
     GROUP_SUBSCRIBED_TO_TOPIC = "group_subscribed_to_topic"
+    UNKNOWN_SERVER_ERROR = "unknown_server_error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,16 @@
-"""The KIP-848 groups of the group coordinator: ConsumerGroupHeartbeat and its timers.
+"""The KIP-848 groups of the group coordinator: ConsumerGroupHeartbeat, its timers, persistence.
 
-Membership lives in memory only for now: after a broker restart, members get
-UNKNOWN_MEMBER_ID and rejoin with epoch 0, as after a coordinator move in Kafka.
-Committed offsets are durable either way (they go through __consumer_offsets).
-Not thread-safe; event loop only.
+After each heartbeat or deadline the group's snapshot is compared with the one last
+written; what changed goes to `write` (the coordinator turns it into
+``__consumer_offsets`` records), so a broker restart rebuilds every group with its
+members, epochs and assignments (`load`). A member's session restarts at load, as
+after a coordinator move in Kafka. Not thread-safe; event loop only.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from grete.clock import Clock
 from grete.coordinator.group.consumer_group import ConsumerGroup
@@ -18,18 +19,31 @@ from grete.coordinator.group.consumer_types import (
     ConsumerGroupDescription,
     ConsumerGroupError,
     ConsumerGroupListing,
+    ConsumerGroupSnapshot,
+    ConsumerGroupState,
     HeartbeatRequest,
     HeartbeatResult,
 )
 
 DEFAULT_CONFIG = ConsumerGroupConfig()
 
+WriteGroup = Callable[[str, ConsumerGroupSnapshot | None, ConsumerGroupSnapshot | None], bool]
+"""(group id, last written snapshot, new snapshot or None for deleted) -> whether it was stored."""
+
+
+def _discard(group_id: str, before: ConsumerGroupSnapshot | None, after: ConsumerGroupSnapshot | None) -> bool:
+    return True
+
 
 class ConsumerGroups:
-    def __init__(self, clock: Clock, config: ConsumerGroupConfig = DEFAULT_CONFIG) -> None:
+    def __init__(
+        self, clock: Clock, config: ConsumerGroupConfig = DEFAULT_CONFIG, write: WriteGroup = _discard
+    ) -> None:
         self._clock = clock
         self._config = config
+        self._write = write
         self._groups: dict[str, ConsumerGroup] = {}
+        self._written: dict[str, ConsumerGroupSnapshot] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
     def __contains__(self, group_id: object) -> bool:
@@ -37,6 +51,13 @@ class ConsumerGroups:
 
     def get(self, group_id: str) -> ConsumerGroup | None:
         return self._groups.get(group_id)
+
+    def load(self, snapshot: ConsumerGroupSnapshot) -> None:
+        """A group replayed from the log; its members' sessions start now."""
+        group = ConsumerGroup.from_snapshot(snapshot, self._clock, self._config)
+        self._groups[group.group_id] = group
+        self._written[group.group_id] = snapshot
+        self._after(group)  # from_snapshot may have computed a target never written
 
     def heartbeat(
         self, group_id: str, request: HeartbeatRequest, topic_partitions: Mapping[str, int]
@@ -47,8 +68,32 @@ class ConsumerGroups:
                 return HeartbeatResult(error=ConsumerGroupError.UNKNOWN_MEMBER_ID, member_id=request.member_id)
             group = self._groups[group_id] = ConsumerGroup(group_id, self._clock, self._config)
         result = group.heartbeat(request, topic_partitions)
-        self._arm(group)
+        self._after(group)
         return result
+
+    def delete(self, group_id: str) -> bool:
+        """DeleteGroups / expiry: an empty group's records become tombstones; False if
+        the group still has members (NON_EMPTY_GROUP)."""
+        group = self._groups.get(group_id)
+        if group is None:
+            return True
+        if group.state is not ConsumerGroupState.EMPTY:
+            return False
+        del self._groups[group_id]
+        timer = self._timers.pop(group_id, None)
+        if timer is not None:
+            timer.cancel()
+        before = self._written.pop(group_id, None)
+        if before is not None:
+            self._write(group_id, before, None)
+        return True
+
+    def _after(self, group: ConsumerGroup) -> None:
+        snapshot = group.snapshot()
+        before = self._written.get(group.group_id)
+        if snapshot != before and self._write(group.group_id, before, snapshot):
+            self._written[group.group_id] = snapshot
+        self._arm(group)
 
     def _arm(self, group: ConsumerGroup) -> None:
         old = self._timers.pop(group.group_id, None)
@@ -66,7 +111,7 @@ class ConsumerGroups:
         group = self._groups.get(group_id)
         if group is not None:
             group.poll()
-            self._arm(group)
+            self._after(group)
 
     def describe(self, group_id: str) -> ConsumerGroupDescription | None:
         group = self._groups.get(group_id)
@@ -74,6 +119,17 @@ class ConsumerGroups:
 
     def listings(self) -> Iterator[ConsumerGroupListing]:
         return (group.listing() for group in list(self._groups.values()))
+
+    def is_empty(self, group_id: str) -> bool:
+        group = self._groups.get(group_id)
+        return group is None or group.state is ConsumerGroupState.EMPTY
+
+    def is_subscribed(self, group_id: str, topic: str) -> bool:
+        """Does a member subscribe to `topic`? (Such offsets never expire, as in Kafka.)"""
+        description = self.describe(group_id)
+        return description is not None and any(
+            topic in m.subscribed_topic_names for m in description.members
+        )
 
     def validate_commit(self, group_id: str, member_id: str, member_epoch: int) -> ConsumerGroupError | None:
         group = self._groups[group_id]

@@ -184,3 +184,29 @@ class ConsumerGroupReplay:
             ),
             target=() if target is None else _by_name(target.topic_partitions, names),
         )
+
+
+def delta_records(
+    before: ConsumerGroupSnapshot | None,
+    after: ConsumerGroupSnapshot | None,
+    topic_ids: Mapping[str, uuid.UUID],
+) -> list[ConsumerRecord]:
+    """The records that take the log from `before` to `after` (None: no group).
+
+    Only what changed is written, as Kafka does: a heartbeat that changes nothing
+    writes nothing. A removed member, or a deleted group, gets tombstones, member
+    records first and the group epoch last, so a replay cut anywhere never sees
+    members of a group without an epoch record.
+    """
+    old = dict(snapshot_records(before, topic_ids)) if before is not None else {}
+    new = dict(snapshot_records(after, topic_ids)) if after is not None else {}
+    records: list[ConsumerRecord] = [
+        (key, value) for key, value in new.items() if old.get(key, _ABSENT) != value
+    ]
+    gone = [key for key in old if key not in new]
+    gone.sort(key=lambda k: isinstance(k, ConsumerGroupMetadataKey))  # the epoch last
+    records += [(key, None) for key in gone]
+    return records
+
+
+_ABSENT = object()

@@ -2,7 +2,8 @@
 
 On a single node this broker coordinates every group. Each ``__consumer_offsets``
 partition has an `OffsetsState` rebuilt by replaying the partition's log; groups are
-`ClassicGroup` state machines rebuilt from the group metadata records. An operation
+`ClassicGroup` state machines rebuilt from the group metadata records, and KIP-848
+`ConsumerGroup`s rebuilt from their records (key types 3..8). An operation
 computes the records to append, appends them, then replays them: the log stays the
 single source of truth (Kafka's CoordinatorShard / CoordinatorResult).
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from grete.clock import Clock
 from grete.cluster.controller import Controller, NewTopic
@@ -34,14 +35,17 @@ from grete.coordinator.group.classic_types import (
     LeaveResult,
     LeavingMember,
     Pending,
+    SyncCompletion,
     SyncRequest,
     SyncResult,
 )
 from grete.coordinator.group.consumer_groups import ConsumerGroups
+from grete.coordinator.group.consumer_snapshot import delta_records
 from grete.coordinator.group.consumer_types import (
     ConsumerGroupConfig,
     ConsumerGroupError,
     ConsumerGroupListing,
+    ConsumerGroupSnapshot,
     HeartbeatRequest,
     HeartbeatResult,
 )
@@ -52,14 +56,21 @@ from grete.coordinator.group.group_log import (
     snapshot_of,
     subscription_topics,
 )
-from grete.coordinator.group.offsets import CommittedOffset, OffsetsState, Record
+from grete.coordinator.group.offsets import (
+    CommittedOffset,
+    OffsetsState,
+    Record,
+    group_metadata_tombstone,
+)
 from grete.coordinator.group.partitioner import partition_for
+from grete.coordinator.group.records import encode_key, encode_value
 from grete.partition.replica_manager import ReplicaManager
 from grete.records.validation import RecordsError
 
 log = logging.getLogger("grete.coordinator")
 
 TopicPartition = tuple[str, int]
+NOT_STORED = SyncResult(error=GroupError.UNKNOWN_SERVER_ERROR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +99,7 @@ class GroupCoordinator:
         self.consumer_groups = ConsumerGroups(clock, ConsumerGroupConfig(  # KIP-848 groups
             session_timeout_ms=config.group_consumer_session_timeout_ms,
             heartbeat_interval_ms=config.group_consumer_heartbeat_interval_ms,
-        ))
+        ), write=self._write_consumer_group)
         self._loaded = False
 
     # -- loading ---------------------------------------------------------------------------
@@ -123,8 +134,12 @@ class GroupCoordinator:
                     self._groups[group_id] = ClassicGroup.from_snapshot(
                         snapshot_of(group_id, value), self._clock, self._group_config
                     )
+            for snapshot in state.consumer_groups():
+                self.consumer_groups.load(snapshot)
+                self._groups.pop(snapshot.group_id, None)  # converted to the consumer protocol
         self._loaded = True
-        log.info("loaded %d groups from %d %s partitions", len(self._groups), partitions, OFFSETS_TOPIC)
+        log.info("loaded %d classic and %d consumer groups from %d %s partitions",
+                 len(self._groups), sum(1 for _ in self.consumer_groups.listings()), partitions, OFFSETS_TOPIC)
 
     def shutdown(self) -> None:
         self.consumer_groups.shutdown()
@@ -145,10 +160,39 @@ class GroupCoordinator:
         if classic is not None and classic.state not in (GroupState.EMPTY, GroupState.DEAD):
             return GroupError.INCONSISTENT_GROUP_PROTOCOL
         topics = {t.name: t.partitions for t in self._controller.metadata.topics() if not t.internal}
-        return self.consumer_groups.heartbeat(group_id, request, topics)
+        result = self.consumer_groups.heartbeat(group_id, request, topics)
+        if classic is not None and group_id in self.consumer_groups:
+            self._drop_classic(group_id)  # an empty classic group becomes a consumer group, as in Kafka
+        return result
+
+    def _drop_classic(self, group_id: str) -> None:
+        self._groups.pop(group_id, None)
+        timer = self._timers.pop(group_id, None)
+        if timer is not None:
+            timer.cancel()
+        _, state = self._state_for(group_id)
+        if state.group_metadata(group_id) is not None:
+            self._append(group_id, [group_metadata_tombstone(group_id)])
+
+    def _write_consumer_group(
+        self, group_id: str, before: ConsumerGroupSnapshot | None, after: ConsumerGroupSnapshot | None
+    ) -> bool:
+        """Stores what changed in a KIP-848 group as records (ConsumerGroups' write hook)."""
+        topic_ids = {t.name: t.topic_id for t in self._controller.metadata.topics()}
+        records = [(encode_key(k), encode_value(v)) for k, v in delta_records(before, after, topic_ids)]
+        try:
+            self._append(group_id, records)
+        except RecordsError as exc:
+            log.warning("consumer group %s: state not persisted: %s", group_id, exc)
+            return False
+        return True
 
     async def join(self, group_id: str, request: JoinRequest) -> JoinResult:
         self._ensure_loaded()
+        if group_id in self.consumer_groups:
+            if not self.consumer_groups.is_empty(group_id):
+                return JoinResult(error=GroupError.INCONSISTENT_GROUP_PROTOCOL)
+            self.consumer_groups.delete(group_id)  # an empty consumer group becomes classic
         group = self._groups.get(group_id)
         if group is None:
             if request.member_id != UNKNOWN_MEMBER_ID:
@@ -193,28 +237,43 @@ class GroupCoordinator:
         if isinstance(outcome, Pending):
             future = asyncio.get_running_loop().create_future()
             self._waiters[(group.group_id, outcome.ticket)] = future
-        self._after(group)
+        stored = self._after(group)
         if future is None:
             assert not isinstance(outcome, Pending)
+            if not stored and isinstance(outcome, SyncResult) and outcome.error is None:
+                return NOT_STORED
             return outcome
         return await future
 
-    def _after(self, group: ClassicGroup) -> None:
-        """Complete finished waits, persist what changed, and re-arm the group's timer."""
-        for completion in group.poll():
-            future = self._waiters.pop((group.group_id, completion.ticket), None)
-            if future is not None and not future.done():
-                future.set_result(completion.result)
+    def _after(self, group: ClassicGroup) -> bool:
+        """Persist what changed, complete finished waits, and re-arm the group's timer.
+
+        Returns False when the group's record could not be written: as Kafka, the
+        SyncGroups that installed the assignments fail with UNKNOWN_SERVER_ERROR and
+        the group rebalances.
+        """
+        completions = group.poll()
+        stored = True
         if group.persist_due:
             group.persist_due = False
             record = self._log.group_record(group.group_id, metadata_value(group.snapshot()))
             try:
                 self._append(group.group_id, [record])
             except RecordsError as exc:
-                # Kafka fails the SyncGroup (UNKNOWN_SERVER_ERROR) when the group's record is
-                # too large to store; here the group keeps running and is just not persisted.
-                log.warning("group %s: metadata not persisted: %s", group.group_id, exc)
+                log.warning("group %s: metadata not stored, rebalancing: %s", group.group_id, exc)
+                stored = False
+                group.assignments_not_stored()
+                completions = [
+                    replace(c, result=NOT_STORED)
+                    if isinstance(c, SyncCompletion) and c.result.error is None else c
+                    for c in completions
+                ] + group.poll()
+        for completion in completions:
+            future = self._waiters.pop((group.group_id, completion.ticket), None)
+            if future is not None and not future.done():
+                future.set_result(completion.result)
         self._arm_timer(group)
+        return stored
 
     def _arm_timer(self, group: ClassicGroup) -> None:
         old = self._timers.pop(group.group_id, None)
@@ -330,11 +389,14 @@ class GroupCoordinator:
 
         def is_empty(group_id: str) -> bool:
             group = self._groups.get(group_id)
-            return group is None or group.state in (GroupState.EMPTY, GroupState.DEAD)
+            classic_empty = group is None or group.state in (GroupState.EMPTY, GroupState.DEAD)
+            return classic_empty and self.consumer_groups.is_empty(group_id)
 
         written = 0
         for index, state in self._states.items():
-            records = state.expire_offsets(now, retention_ms, is_group_empty=is_empty)
+            records = state.expire_offsets(
+                now, retention_ms, is_group_empty=is_empty, is_subscribed=self.consumer_groups.is_subscribed
+            )
             if records:
                 self._log.append(index, records)
                 state.replay_all(records)
@@ -344,6 +406,10 @@ class GroupCoordinator:
             if group.state is GroupState.EMPTY and state.group_metadata(group_id) is None \
                     and not state.committed_offsets(group_id):
                 del self._groups[group_id]  # its metadata expired: the group is gone (Dead)
+        for listing in list(self.consumer_groups.listings()):
+            _, state = self._state_for(listing.group_id)
+            if self.consumer_groups.is_empty(listing.group_id) and not state.committed_offsets(listing.group_id):
+                self.consumer_groups.delete(listing.group_id)  # empty, every offset expired: gone
         if written:
             log.info("expired %d committed offsets and group records", written)
         return written
@@ -375,7 +441,10 @@ class GroupCoordinator:
         self._ensure_loaded()
         group = self._groups.get(group_id)
         _, state = self._state_for(group_id)
-        if group is None and not state.committed_offsets(group_id) and state.group_metadata(group_id) is None:
+        if group_id in self.consumer_groups:
+            if not self.consumer_groups.delete(group_id):
+                return GroupError.NON_EMPTY_GROUP
+        elif group is None and not state.committed_offsets(group_id) and state.group_metadata(group_id) is None:
             return GroupError.GROUP_ID_NOT_FOUND
         if group is not None:
             error = group.delete()

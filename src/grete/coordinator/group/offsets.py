@@ -11,6 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from grete.coordinator.group.consumer_records import (
+    ConsumerGroupRecordKey,
+    ConsumerGroupRecordValue,
+)
+from grete.coordinator.group.consumer_snapshot import ConsumerGroupReplay
+from grete.coordinator.group.consumer_types import ConsumerGroupSnapshot
 from grete.coordinator.group.records import (
     GroupMetadataKey,
     GroupMetadataValue,
@@ -71,15 +77,16 @@ class OffsetsState:
 
     Invariants: a group is listed while it has a committed offset or classic metadata; a
     tombstone removes exactly its key; a later record for a key replaces the earlier one.
-    KIP-848 consumer-group records are decoded (so corrupt ones fail loudly) but their
-    state belongs to the consumer-group state machine; unknown record types are counted
-    in `skipped` and otherwise ignored, as Kafka's loader does.
+    KIP-848 consumer-group records fold into one `ConsumerGroupReplay` per group, from
+    which the loader rebuilds the live groups; unknown record types are counted in
+    `skipped` and otherwise ignored, as Kafka's loader does.
     Not thread-safe; called only from the event loop.
     """
 
     def __init__(self) -> None:
         self._offsets: dict[str, dict[TopicPartition, CommittedOffset]] = {}
         self._metadata: dict[str, GroupMetadataValue] = {}
+        self._consumer: dict[str, ConsumerGroupReplay] = {}
         self.skipped = 0
 
     # ------------------------------------------------------------ replay (the only mutator)
@@ -101,6 +108,9 @@ class OffsetsState:
                 self._metadata.pop(record_key.group, None)
             else:
                 self._metadata[record_key.group] = record_value
+        else:
+            assert not isinstance(record_value, (OffsetCommitValue, GroupMetadataValue))
+            self._replay_consumer_group(record_key, record_value)
 
     def replay_all(self, records: Iterable[Record]) -> None:
         for key, value in records:
@@ -123,7 +133,26 @@ class OffsetsState:
             expire_timestamp=None if value.expire_timestamp < 0 else value.expire_timestamp,
         )
 
+    def _replay_consumer_group(
+        self, key: ConsumerGroupRecordKey, value: ConsumerGroupRecordValue | None
+    ) -> None:
+        replay = self._consumer.get(key.group_id)
+        if replay is None:
+            if value is None:
+                return  # a tombstone for a group already gone
+            replay = self._consumer[key.group_id] = ConsumerGroupReplay(key.group_id)
+        replay.apply(key, value)
+        if replay.group_epoch is None and not (replay.members or replay.targets or replay.current):
+            del self._consumer[key.group_id]  # fully tombstoned
+
     # ------------------------------------------------------------ queries
+
+    def consumer_groups(self) -> Iterator[ConsumerGroupSnapshot]:
+        """The KIP-848 groups the records describe (a group without its epoch record is not one)."""
+        for replay in self._consumer.values():
+            snapshot = replay.snapshot()
+            if snapshot is not None:
+                yield snapshot
 
     def committed(self, group: str, topic: str, partition: int) -> CommittedOffset | None:
         return self._offsets.get(group, {}).get((topic, partition))
