@@ -28,7 +28,7 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 run: install
 	$(BIN)/grete serve --listeners $(LISTENER) --log-dirs $(DATA_DIR)
 
-# Debian packages (kcat, a JDK): idempotent, apt-get update only when a package is unknown.
+# Debian packages (kcat, a JDK, ZooKeeper): idempotent, apt-get update only when a package is unknown.
 system-deps:
 	bash scripts/install-system-deps.sh
 

@@ -17,6 +17,8 @@ def main() -> int:
         for tool in ("kcat", "java", "javac")
         if shutil.which(tool) is None
     ]
+    if not Path("/usr/share/java/zookeeper.jar").is_file():
+        problems.append("ZooKeeper not installed (/usr/share/java/zookeeper.jar): run scripts/install-system-deps.sh")
     try:
         jars = kafka_client_jars()
     except FileNotFoundError as exc:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs: kcat (a librdkafka CLI peer)
-# and a JDK (javac + java, to compile and run the Java client compat program).
+# Install the Debian packages the test suite needs: kcat (a librdkafka CLI peer),
+# a JDK (javac + java, to compile and run the Java client compat program) and
+# ZooKeeper (the coordinator of cluster mode; tests run its server jar directly, no systemd).
 # Idempotent and quiet when everything is already there. Runs as root, or via sudo.
 set -euo pipefail
 
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 { command -v javac >/dev/null 2>&1 && command -v java >/dev/null 2>&1; } || need+=(openjdk-17-jdk-headless)
+[ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

@@ -7,6 +7,7 @@ shared_broker    one Grete broker for the whole session; create uniquely named t
 topic_name       a topic name unique to this test and this run
 java_client      the compiled tests/compat/java/GreteRoundTrip program: java_client(*args) -> stdout
 kcat             path of the kcat binary (the suite fails, not skips, without it)
+zookeeper        a fresh standalone ZooKeeper server for one test (fails, not skips, without it)
 
 When a test fails, the tail of each broker log it used is added to the report.
 GRETE_TEST_BROKER=tansu runs the same fixtures on Tansu instead, to tell a test's own
@@ -23,7 +24,15 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from harness import BrokerProcess, JavaProgram, ServerProcess, TansuProcess, compile_java
+from harness import (
+    BrokerProcess,
+    JavaProgram,
+    ServerProcess,
+    TansuProcess,
+    ZooKeeperNotInstalled,
+    ZooKeeperProcess,
+    compile_java,
+)
 from harness.java import JAVA_SOURCE_DIR
 
 
@@ -103,6 +112,23 @@ def kcat() -> str:
             pytrace=False,
         )
     return path
+
+
+@pytest.fixture
+def zookeeper(tmp_path: Path) -> Iterator[ZooKeeperProcess]:
+    # Its data dir, zoo.cfg and log live in tmp_path/zookeeper; the log tail joins a failure.
+    server = ZooKeeperProcess(tmp_path / "zookeeper" / "data")
+    try:
+        server.start()
+    except ZooKeeperNotInstalled as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:
+            server.kill()
 
 
 def _processes_of(item: pytest.Item) -> list[ServerProcess]:

@@ -1,4 +1,5 @@
-"""Test harness: real broker processes (Grete, Tansu), the raw ApiVersions probe, the Java client.
+"""Test harness: real broker processes (Grete, Tansu), the raw ApiVersions probe, the Java client,
+and a real ZooKeeper server for cluster mode.
 
 Used by tests/conftest.py and by bench/run.py; depends on no Kafka client library.
 """
@@ -7,6 +8,7 @@ from .java import JavaProgram, compile_java, kafka_client_jars
 from .process import BrokerProcess, BrokerStartError, ServerProcess, TansuProcess, tansu_binary
 from .procstat import ProcessUsage, read_usage
 from .wire import api_versions, free_port
+from .zookeeper import ZooKeeperNotInstalled, ZooKeeperProcess, four_letter_word
 
 __all__ = [
     "BrokerProcess",
@@ -15,8 +17,11 @@ __all__ = [
     "ProcessUsage",
     "ServerProcess",
     "TansuProcess",
+    "ZooKeeperNotInstalled",
+    "ZooKeeperProcess",
     "api_versions",
     "compile_java",
+    "four_letter_word",
     "free_port",
     "kafka_client_jars",
     "read_usage",
