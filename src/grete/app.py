@@ -20,6 +20,7 @@ from typing import Any
 
 from grete.clock import SYSTEM_CLOCK, Clock
 from grete.cluster.controller import Controller
+from grete.cluster.image import LocalCluster
 from grete.cluster.metadata import MetadataStore
 from grete.cluster.producer_ids import ProducerIdManager
 from grete.config import BrokerConfig, load_config
@@ -71,6 +72,7 @@ class Broker:
         controller.load()
         groups = GroupCoordinator(cfg, controller, replicas, self.clock)
         groups.load_if_present()
+        cluster = LocalCluster(node_id, cfg.broker_rack)
         listeners = [
             ListenerSpec(e.name, e.host, e.port, e.security_protocol) for e in cfg.listener_endpoints()
         ]
@@ -80,6 +82,7 @@ class Broker:
             cluster_id=metadata.cluster_id,
             endpoints={},
             metadata=metadata,
+            cluster=cluster,
             controller=controller,
             replicas=replicas,
             fetch_sessions=FetchSessionCache(cfg.max_incremental_fetch_session_cache_slots, self.clock),
@@ -96,6 +99,7 @@ class Broker:
         server = SocketServer(listeners, Dispatcher(services), limits, self.clock)
         await server.start()
         services.endpoints = _advertised(cfg, server, node_id)
+        cluster.advertise({name: (e.host, e.port) for name, e in services.endpoints.items()})
         self._server, self._services = server, services
         self._tasks.append(asyncio.create_task(self._checkpoint_loop(), name="checkpoint"))
         self._tasks.append(asyncio.create_task(self._offsets_expiry_loop(), name="offsets-expiry"))
@@ -178,7 +182,7 @@ def _advertised(cfg: BrokerConfig, server: SocketServer, node_id: int) -> dict[s
             port = bound[1]
         if not host and bound is not None:
             host = bound[0] if bound[0] not in ("0.0.0.0", "::") else "127.0.0.1"
-        endpoints[e.name] = BrokerEndpoint(node_id, host, port)
+        endpoints[e.name] = BrokerEndpoint(node_id, host, port, cfg.broker_rack)
     return endpoints
 
 

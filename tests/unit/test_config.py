@@ -90,6 +90,19 @@ KAFKA_DEFAULTS = {
     "cluster.id": None,
     "unclean.leader.election.enable": "false",
     "node.id": None,
+    "zookeeper.connect": None,
+    "zookeeper.session.timeout.ms": "18000",
+    "zookeeper.connection.timeout.ms": None,
+    "broker.rack": None,
+    "replica.lag.time.max.ms": "30000",
+    "replica.fetch.max.bytes": "1048576",
+    "replica.fetch.response.max.bytes": "10485760",
+    "replica.fetch.wait.max.ms": "500",
+    "replica.fetch.backoff.ms": "1000",
+    "auto.leader.rebalance.enable": "true",
+    "leader.imbalance.check.interval.seconds": "300",
+    "leader.imbalance.per.broker.percentage": "10",
+    "controlled.shutdown.enable": "true",
     # Grete's documented departures from Kafka's defaults:
     "broker.id": "0",  # Kafka: -1 (generated); a single node resolves it to 0
     "offsets.topic.replication.factor": "1",  # Kafka: 3, which one node cannot satisfy
@@ -174,11 +187,11 @@ def test_unknown_override_names_the_key() -> None:
 
 
 def test_unknown_key_in_file_names_key_and_file(tmp_path: Path) -> None:
-    props = write_props(tmp_path, "# comment\nnum.partitions=2\nzookeeper.connect=localhost:2181\n")
+    props = write_props(tmp_path, "# comment\nnum.partitions=2\nsasl.kerberos.service.name=kafka\n")
     with pytest.raises(ConfigError) as info:
         load_config(properties_file=props, environ={})
-    assert str(info.value) == f"unknown broker setting 'zookeeper.connect' in {props}"
-    assert info.value.setting == "zookeeper.connect"
+    assert str(info.value) == f"unknown broker setting 'sasl.kerberos.service.name' in {props}"
+    assert info.value.setting == "sasl.kerberos.service.name"
 
 
 def test_unknown_grete_environment_variable_is_an_error() -> None:

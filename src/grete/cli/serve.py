@@ -10,11 +10,20 @@ from grete.cli.errors import EXIT_USAGE, CliError
 
 
 def broker_overrides(
-    overrides: list[str] | None, listeners: str | None, log_dirs: str | None
+    overrides: list[str] | None,
+    listeners: str | None,
+    log_dirs: str | None,
+    zookeeper: str | None = None,
+    broker_id: int | None = None,
 ) -> dict[str, str]:
     """--override pairs plus the shorthands; a shorthand may not contradict an --override."""
     settings = parse_key_values(overrides, "--override")
-    shorthands = (("listeners", listeners, "--listeners"), ("log.dirs", log_dirs, "--log-dirs"))
+    shorthands = (
+        ("listeners", listeners, "--listeners"),
+        ("log.dirs", log_dirs, "--log-dirs"),
+        ("zookeeper.connect", zookeeper, "--zookeeper"),
+        ("broker.id", None if broker_id is None else str(broker_id), "--broker-id"),
+    )
     for key, value, option in shorthands:
         if value is None:
             continue
@@ -49,13 +58,22 @@ def serve(
         str | None,
         typer.Option("--log-dirs", help="Same as --override log.dirs=..."),
     ] = None,
+    zookeeper: Annotated[
+        str | None,
+        typer.Option("--zookeeper", metavar="HOST:PORT[/CHROOT]",
+                     help="Run as a cluster member coordinated by ZooKeeper (zookeeper.connect)."),
+    ] = None,
+    broker_id: Annotated[
+        int | None,
+        typer.Option("--broker-id", help="Same as --override broker.id=..."),
+    ] = None,
 ) -> None:
     """Run a Grete broker until it is stopped (SIGINT/SIGTERM).
 
     Settings come from, lowest precedence first: defaults, GRETE_* environment
     variables, --config, then --override/--listeners/--log-dirs.
     """
-    settings = broker_overrides(override, listeners, log_dirs)
+    settings = broker_overrides(override, listeners, log_dirs, zookeeper, broker_id)
     # Imported here so the rest of the CLI works without (or before) the broker.
     from grete import app as broker
     from grete.config import ConfigError, load_config

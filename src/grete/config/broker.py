@@ -108,6 +108,47 @@ class BrokerConfig(BaseSettings):
         default=DEFAULT_PROTOCOL_MAP, alias="listener.security.protocol.map",
         description="Comma-separated LISTENER_NAME:SECURITY_PROTOCOL pairs.")
 
+    # cluster mode (ZooKeeper); unset: a single node with embedded metadata
+    zookeeper_connect: Annotated[str | None, _STRING] = Field(
+        default=None, alias="zookeeper.connect",
+        description="host:port[,host:port][/chroot] of ZooKeeper; unset: single node.")
+    zookeeper_session_timeout_ms: Annotated[int, _int(1)] = Field(
+        default=18000, alias="zookeeper.session.timeout.ms",
+        description="ZooKeeper session timeout: how soon a dead broker is noticed.")
+    zookeeper_connection_timeout_ms: Annotated[int | None, _INT] = Field(
+        default=None, alias="zookeeper.connection.timeout.ms",
+        description="Wait this long to connect to ZooKeeper; the session timeout when unset.")
+    broker_rack: Annotated[str | None, _STRING] = Field(
+        default=None, alias="broker.rack",
+        description="Rack of this broker, for rack-aware replica placement.")
+    replica_lag_time_max_ms: Annotated[int, _LONG] = Field(
+        default=30000, alias="replica.lag.time.max.ms",
+        description="A follower that has not caught up for this long leaves the ISR.")
+    replica_fetch_max_bytes: Annotated[int, _int(0)] = Field(
+        default=1048576, alias="replica.fetch.max.bytes",
+        description="Bytes a follower asks for per partition.")
+    replica_fetch_response_max_bytes: Annotated[int, _int(0)] = Field(
+        default=10485760, alias="replica.fetch.response.max.bytes",
+        description="Bytes a follower asks for per fetch.")
+    replica_fetch_wait_max_ms: Annotated[int, _INT] = Field(
+        default=500, alias="replica.fetch.wait.max.ms",
+        description="How long a follower's fetch waits for data at the leader.")
+    replica_fetch_backoff_ms: Annotated[int, _int(0)] = Field(
+        default=1000, alias="replica.fetch.backoff.ms",
+        description="Pause after a failed follower fetch.")
+    auto_leader_rebalance_enable: Annotated[bool, _BOOL] = Field(
+        default=True, alias="auto.leader.rebalance.enable",
+        description="Move leadership back to preferred replicas in the background.")
+    leader_imbalance_check_interval_seconds: Annotated[int, _long(1)] = Field(
+        default=300, alias="leader.imbalance.check.interval.seconds",
+        description="How often the controller checks for leader imbalance.")
+    leader_imbalance_per_broker_percentage: Annotated[int, _int(0)] = Field(
+        default=10, alias="leader.imbalance.per.broker.percentage",
+        description="Imbalance per broker that triggers a preferred leader election.")
+    controlled_shutdown_enable: Annotated[bool, _BOOL] = Field(
+        default=True, alias="controlled.shutdown.enable",
+        description="Move leadership away before a broker stops.")
+
     # network
     socket_request_max_bytes: Annotated[int, _int(1)] = Field(
         default=104857600, alias="socket.request.max.bytes",

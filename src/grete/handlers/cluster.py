@@ -13,19 +13,20 @@ from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode
 @handles(ApiKey.DESCRIBE_CLUSTER, 0, 1)
 async def handle_describe_cluster(ctx: RequestContext, request: Any) -> Any:
     services = ctx.services
-    endpoint = services.endpoint_for(ctx.connection.listener)
-    broker = ctx.schema.make(
-        "DescribeClusterBroker", broker_id=endpoint.node_id, host=endpoint.host, port=endpoint.port,
-        rack=endpoint.rack,
-    )
+    brokers = [
+        ctx.schema.make(
+            "DescribeClusterBroker", broker_id=e.node_id, host=e.host, port=e.port, rack=e.rack,
+        )
+        for e in services.live_endpoints(ctx.connection.listener)
+    ]
     return ctx.schema.response(
         throttle_time=0,
         error_code=ErrorCode.none,
         error_message=None,
         endpoint_type=getattr(request, "endpoint_type", 1),
         cluster_id=services.cluster_id,
-        controller_id=services.node_id,
-        brokers=[broker],
+        controller_id=services.cluster.controller_id,
+        brokers=brokers,
         cluster_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
     )
 

@@ -11,6 +11,7 @@ from grete.protocol import RequestHeader, Schema
 if TYPE_CHECKING:
     from grete.clock import Clock
     from grete.cluster.controller import Controller
+    from grete.cluster.image import ClusterView
     from grete.cluster.metadata import MetadataStore
     from grete.cluster.producer_ids import ProducerIdManager
     from grete.config import BrokerConfig
@@ -36,6 +37,7 @@ class BrokerServices:
     cluster_id: str
     endpoints: dict[str, BrokerEndpoint]  # advertised endpoint per listener name
     metadata: MetadataStore
+    cluster: ClusterView
     controller: Controller
     replicas: ReplicaManager
     fetch_sessions: FetchSessionCache
@@ -46,6 +48,15 @@ class BrokerServices:
 
     def endpoint_for(self, listener: str) -> BrokerEndpoint:
         return self.endpoints.get(listener) or next(iter(self.endpoints.values()))
+
+    def live_endpoints(self, listener: str) -> list[BrokerEndpoint]:
+        """Every live broker's endpoint on the listener a request came in on, by node id."""
+        found = []
+        for broker in self.cluster.live_brokers():
+            endpoint = broker.endpoint(listener)
+            if endpoint is not None:
+                found.append(BrokerEndpoint(broker.node_id, endpoint[0], endpoint[1], broker.rack))
+        return sorted(found, key=lambda e: e.node_id)
 
 
 @dataclass(frozen=True, slots=True)

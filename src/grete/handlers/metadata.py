@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from grete.cluster.controller import AdminError
+from grete.cluster.image import NO_LEADER
 from grete.cluster.metadata import TopicMetadata
 from grete.cluster.topic_names import topic_name_error
 from grete.handlers.context import RequestContext
@@ -14,22 +15,30 @@ from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode
 
 log = logging.getLogger("grete.handlers")
 
+def _partition_response(ctx: RequestContext, topic: TopicMetadata, index: int) -> Any:
+    info = ctx.services.cluster.partition(topic.name, index)
+    if info is None:  # created, its state not yet known here
+        return ctx.schema.make(
+            "MetadataResponsePartition", error_code=ErrorCode.leader_not_available,
+            partition_index=index, leader_id=NO_LEADER, leader_epoch=-1, replica_nodes=[],
+            isr_nodes=[], offline_replicas=[],
+        )
+    error = ErrorCode.none if info.leader != NO_LEADER else ErrorCode.leader_not_available
+    return ctx.schema.make(
+        "MetadataResponsePartition",
+        error_code=error,
+        partition_index=index,
+        leader_id=info.leader,
+        leader_epoch=info.leader_epoch,
+        replica_nodes=list(info.replicas),
+        isr_nodes=list(info.isr),
+        offline_replicas=list(info.offline),
+    )
+
+
 def _topic_response(ctx: RequestContext, topic: TopicMetadata) -> Any:
     s = ctx.schema
-    node = ctx.services.node_id
-    partitions = [
-        s.make(
-            "MetadataResponsePartition",
-            error_code=ErrorCode.none,
-            partition_index=index,
-            leader_id=node,
-            leader_epoch=0,
-            replica_nodes=[node],
-            isr_nodes=[node],
-            offline_replicas=[],
-        )
-        for index in range(topic.partitions)
-    ]
+    partitions = [_partition_response(ctx, topic, index) for index in range(topic.partitions)]
     return s.make(
         "MetadataResponseTopic",
         error_code=ErrorCode.none,
@@ -78,7 +87,6 @@ def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any:
 @handles(ApiKey.METADATA, 0, 12)
 async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
     services = ctx.services
-    endpoint = services.endpoint_for(ctx.connection.listener)
     brokers = [
         ctx.schema.make(
             "MetadataResponseBroker",
@@ -87,6 +95,7 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
             port=endpoint.port,
             rack=endpoint.rack,
         )
+        for endpoint in services.live_endpoints(ctx.connection.listener)
     ]
     # v0: an empty list means every topic; v1+: null means every topic.
     all_topics = request.topics is None or (ctx.version == 0 and not request.topics)
@@ -99,6 +108,6 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
         throttle_time=0,
         brokers=brokers,
         cluster_id=services.cluster_id,
-        controller_id=services.node_id,
+        controller_id=services.cluster.controller_id,
         topics=topics,
     )
