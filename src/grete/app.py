@@ -67,7 +67,7 @@ class Broker:
         metadata = MetadataStore.open(log_dir, cfg.cluster_id)
         _write_meta_properties(log_dir, node_id, metadata.cluster_id)
         logs = LogManager.open(log_dir, cfg.log_config(), self.clock)
-        replicas = ReplicaManager(logs, self.clock)
+        replicas = ReplicaManager(logs, self.clock, node_id)
         controller = Controller(cfg, metadata, replicas, node_id)
         controller.load()
         groups = GroupCoordinator(cfg, controller, replicas, self.clock)

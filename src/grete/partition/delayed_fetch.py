@@ -17,10 +17,13 @@ class DelayedFetch:
     applied by ``wait``. Event loop only.
     """
 
-    __slots__ = ("_future", "accumulated", "min_bytes", "partitions")
+    __slots__ = ("_future", "accumulated", "min_bytes", "partitions", "replica")
 
-    def __init__(self, partitions: Iterable[TopicPartition], min_bytes: int, accumulated: int) -> None:
+    def __init__(
+        self, partitions: Iterable[TopicPartition], min_bytes: int, accumulated: int, *, replica: bool = False
+    ) -> None:
         self.partitions = frozenset(partitions)
+        self.replica = replica  # a follower's fetch: it reads up to the log end, not the HW
         self.min_bytes = min_bytes
         self.accumulated = accumulated
         self._future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -72,10 +75,20 @@ class FetchPurgatory:
                     del self._watchers[tp]
 
     def on_append(self, tp: TopicPartition, nbytes: int) -> None:
+        """Bytes appended to the leader's log: followers' fetches may complete."""
         watchers = self._watchers.get(tp)
         if watchers:
             for delayed in list(watchers):
-                delayed.on_append(nbytes)
+                if delayed.replica:
+                    delayed.on_append(nbytes)
+
+    def on_commit(self, tp: TopicPartition, nbytes: int) -> None:
+        """Bytes the high watermark just exposed: consumers' fetches may complete."""
+        watchers = self._watchers.get(tp)
+        if watchers:
+            for delayed in list(watchers):
+                if not delayed.replica:
+                    delayed.on_append(nbytes)
 
     def wake_all(self, tp: TopicPartition) -> None:
         for delayed in list(self._watchers.get(tp, ())):

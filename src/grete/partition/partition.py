@@ -1,8 +1,19 @@
-"""One partition as its leader sees it: validation, append, reads bounded by the high watermark."""
+"""One partition as this broker hosts it: leader or follower, its log, the high watermark.
+
+As leader it validates and appends produce batches, tracks each follower's log-end
+offset from its fetches, advances the high watermark to the lowest log-end offset in the
+ISR, and says which followers should join or leave the ISR. As follower it appends the
+leader's batches verbatim and takes the leader's high watermark. On a single node the
+leader is the only replica, so the high watermark is the log-end offset after each append.
+Not thread-safe; event loop only.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from grete.clock import Clock
@@ -10,6 +21,8 @@ from grete.partition.topic_partition import TopicPartition
 from grete.records.validation import validate_produce_records
 from grete.storage.log import Log
 from grete.storage.types import LogAppendInfo, LogConfig, ReadInfo, TimestampOffset
+
+NO_LEADER = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +32,7 @@ class PartitionSettings:
     max_message_bytes: int
     log_append_time: bool  # message.timestamp.type=LogAppendTime
     log_config: LogConfig
+    min_insync_replicas: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +43,21 @@ class PartitionOffsets:
     log_end_offset: int
 
 
+@dataclass(slots=True)
+class FollowerState:
+    """A follower as its leader sees it (Kafka's Replica): where it is, when it was caught up."""
+
+    log_end_offset: int = -1  # unknown until its first fetch
+    last_caught_up_ms: int = 0
+    last_fetch_ms: int = 0
+    leader_end_at_last_fetch: int = -1
+
+
+class NotLeader(Exception):
+    """This broker stopped leading the partition while a request waited on it."""
+
+
 class Partition:
-    """A partition led by this broker.
-
-    On a single node the leader is the only replica, so the high watermark is the
-    log-end offset after each append. Not thread-safe; event loop only.
-    """
-
     def __init__(
         self,
         tp: TopicPartition,
@@ -44,25 +66,110 @@ class Partition:
         settings: PartitionSettings,
         clock: Clock,
         leader_epoch: int = 0,
+        local_id: int = 0,
     ) -> None:
         self.tp = tp
         self.topic_id = topic_id
         self.log = log
         self.settings = settings
         self.leader_epoch = leader_epoch
+        self.local_id = local_id
+        self.leader_id = local_id
+        self.replicas: tuple[int, ...] = (local_id,)
+        self.isr: tuple[int, ...] = (local_id,)
+        self.partition_epoch = 0  # the version of the partition's state in ZooKeeper
+        self.leader_epoch_start_offset = log.log_end_offset
         self._clock = clock
+        self._hw = log.log_end_offset
+        self._followers: dict[int, FollowerState] = {}
+        self._hw_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._uncommitted: deque[tuple[int, int]] = deque()  # (end offset, bytes) above the HW
+        # Called with the bytes that the high watermark just exposed to consumers.
+        self.on_high_watermark: Callable[[Partition, int], None] | None = None
+
+    # -- role ----------------------------------------------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leader_id == self.local_id
+
+    def become_leader(
+        self, leader_epoch: int, replicas: tuple[int, ...], isr: tuple[int, ...], partition_epoch: int
+    ) -> None:
+        """Lead from `leader_epoch` on; followers in the ISR count as caught up now (Kafka)."""
+        now = self._clock.time_ms()
+        self.leader_id = self.local_id
+        self.leader_epoch = leader_epoch
+        self.replicas, self.isr, self.partition_epoch = replicas, isr, partition_epoch
+        self.leader_epoch_start_offset = self.log.log_end_offset
+        self._followers = {
+            r: FollowerState(last_caught_up_ms=now if r in isr else 0)
+            for r in replicas if r != self.local_id
+        }
+        self._maybe_advance_high_watermark()
+
+    def become_follower(
+        self, leader: int, leader_epoch: int, replicas: tuple[int, ...], isr: tuple[int, ...],
+        partition_epoch: int,
+    ) -> None:
+        self.leader_id = leader
+        self.leader_epoch = leader_epoch
+        self.replicas, self.isr, self.partition_epoch = replicas, isr, partition_epoch
+        self._followers = {}
+        self._uncommitted.clear()
+        self._fail_waiters()
+
+    def update_isr(self, isr: tuple[int, ...], partition_epoch: int) -> None:
+        """The ISR as now stored (after this leader's own conditional write, or a newer state)."""
+        self.isr, self.partition_epoch = isr, partition_epoch
+        now = self._clock.time_ms()
+        for replica, state in self._followers.items():
+            if replica in isr and state.last_caught_up_ms == 0:
+                state.last_caught_up_ms = now
+        self._maybe_advance_high_watermark()
+
+    # -- offsets -------------------------------------------------------------------------------
 
     @property
     def high_watermark(self) -> int:
-        return self.log.log_end_offset
+        return self._hw
 
     def offsets(self) -> PartitionOffsets:
-        hw = self.high_watermark
+        hw = self._hw
         return PartitionOffsets(self.log.log_start_offset, hw, hw, self.log.log_end_offset)
 
     def update_settings(self, settings: PartitionSettings) -> None:
         self.settings = settings
         self.log.update_config(settings.log_config)
+
+    def _set_high_watermark(self, hw: int) -> None:
+        if hw == self._hw:
+            return
+        advanced = hw > self._hw
+        self._hw = hw
+        if advanced:
+            exposed = 0
+            while self._uncommitted and self._uncommitted[0][0] <= hw:
+                exposed += self._uncommitted.popleft()[1]
+            self._wake_waiters()
+            if self.on_high_watermark is not None:
+                self.on_high_watermark(self, exposed)
+
+    def _maybe_advance_high_watermark(self) -> None:
+        """Leader: the high watermark is the lowest log-end offset in the ISR; it never goes back."""
+        if not self.is_leader:
+            return
+        hw = self.log.log_end_offset
+        for replica in self.isr:
+            if replica == self.local_id:
+                continue
+            state = self._followers.get(replica)
+            end = -1 if state is None else state.log_end_offset
+            hw = min(hw, end)
+        if hw > self._hw:
+            self._set_high_watermark(hw)
+
+    # -- leader data path ----------------------------------------------------------------------
 
     def append_records_as_leader(self, records: bytearray | memoryview) -> LogAppendInfo:
         """Validate and append a produce request's records.
@@ -73,15 +180,100 @@ class Partition:
         batches = validate_produce_records(records, max_message_bytes=self.settings.max_message_bytes)
         append_time = self._clock.time_ms() if self.settings.log_append_time else None
         # Patched in place: ``records`` is a writable view into the request frame.
-        return self.log.append(
+        info = self.log.append(
             records, batches, leader_epoch=self.leader_epoch, log_append_time_ms=append_time
         )
+        if not info.duplicate:
+            self._uncommitted.append((info.last_offset + 1, len(records)))
+        self._maybe_advance_high_watermark()
+        return info
 
-    def read(self, offset: int, max_bytes: int, *, min_one_batch: bool) -> ReadInfo:
-        """Batches from ``offset`` up to the high watermark. Raises OffsetOutOfRange."""
-        return self.log.read(
-            offset, max_bytes, max_offset=self.high_watermark, min_one_batch=min_one_batch
+    def update_follower(self, replica: int, fetch_offset: int) -> bool:
+        """A follower fetched from `fetch_offset`: it has everything before it. Returns True
+        when it should join the ISR (it reached the high watermark in this leader epoch)."""
+        state = self._followers.get(replica)
+        if state is None:
+            return False
+        now = self._clock.time_ms()
+        leader_end = self.log.log_end_offset
+        if fetch_offset >= leader_end:
+            state.last_caught_up_ms = now
+        elif fetch_offset >= state.leader_end_at_last_fetch >= 0:
+            state.last_caught_up_ms = max(state.last_caught_up_ms, state.last_fetch_ms)
+        state.log_end_offset = fetch_offset
+        state.last_fetch_ms = now
+        state.leader_end_at_last_fetch = leader_end
+        self._maybe_advance_high_watermark()
+        return (
+            replica not in self.isr
+            and fetch_offset >= self._hw
+            and fetch_offset >= self.leader_epoch_start_offset
         )
+
+    def lagging_followers(self, max_lag_ms: int) -> set[int]:
+        """ISR followers not caught up for `max_lag_ms` (replica.lag.time.max.ms)."""
+        now = self._clock.time_ms()
+        return {
+            replica for replica in self.isr
+            if replica != self.local_id
+            and now - self._followers.get(replica, FollowerState()).last_caught_up_ms > max_lag_ms
+        }
+
+    def follower_end_offset(self, replica: int) -> int:
+        state = self._followers.get(replica)
+        return -1 if state is None else state.log_end_offset
+
+    async def wait_for_high_watermark(self, offset: int) -> None:
+        """Until the high watermark reaches `offset` (acks=all). Raises NotLeader if this
+        broker stops leading first. The caller bounds the wait."""
+        if self._hw >= offset:
+            return
+        if not self.is_leader:
+            raise NotLeader(str(self.tp))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._hw_waiters.append((offset, future))
+        try:
+            await future
+        finally:
+            self._hw_waiters = [(o, f) for o, f in self._hw_waiters if f is not future]
+
+    def _wake_waiters(self) -> None:
+        for offset, future in self._hw_waiters:
+            if offset <= self._hw and not future.done():
+                future.set_result(None)
+
+    def _fail_waiters(self) -> None:
+        for _, future in self._hw_waiters:
+            if not future.done():
+                future.set_exception(NotLeader(str(self.tp)))
+
+    # -- follower data path ---------------------------------------------------------------------
+
+    def append_as_follower(self, records: bytes | bytearray | memoryview) -> LogAppendInfo:
+        info = self.log.append_as_follower(records)
+        self._uncommitted.append((info.last_offset + 1, len(records)))
+        return info
+
+    def update_high_watermark_from_leader(self, leader_hw: int) -> None:
+        self._set_high_watermark(min(leader_hw, self.log.log_end_offset))
+
+    def truncate_to(self, offset: int) -> None:
+        if offset < self.log.log_end_offset:
+            self.log.truncate_to(offset)
+        if self._hw > self.log.log_end_offset:
+            self._hw = self.log.log_end_offset
+        while self._uncommitted and self._uncommitted[-1][0] > self.log.log_end_offset:
+            self._uncommitted.pop()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def read(
+        self, offset: int, max_bytes: int, *, min_one_batch: bool, up_to_log_end: bool = False
+    ) -> ReadInfo:
+        """Batches from ``offset`` up to the high watermark (a follower's fetch: the log end).
+        Raises OffsetOutOfRange."""
+        limit = self.log.log_end_offset if up_to_log_end else self._hw
+        return self.log.read(offset, max_bytes, max_offset=limit, min_one_batch=min_one_batch)
 
     def offset_for_timestamp(self, timestamp: int) -> TimestampOffset | None:
         return self.log.offset_for_timestamp(timestamp)

@@ -56,9 +56,10 @@ class ReplicaManager:
     Not thread-safe; event loop only.
     """
 
-    def __init__(self, logs: LogManager, clock: Clock) -> None:
+    def __init__(self, logs: LogManager, clock: Clock, local_id: int = 0) -> None:
         self.logs = logs
         self.clock = clock
+        self.local_id = local_id
         self.purgatory = FetchPurgatory()
         self._partitions: dict[TopicPartition, Partition] = {}
         self._by_topic: dict[str, dict[int, Partition]] = {}
@@ -82,7 +83,8 @@ class ReplicaManager:
         else:
             log_.update_config(settings.log_config)
         write_partition_metadata(log_.dir, topic_id)
-        partition = Partition(tp, topic_id, log_, settings, self.clock)
+        partition = Partition(tp, topic_id, log_, settings, self.clock, local_id=self.local_id)
+        partition.on_high_watermark = self._on_commit
         self._partitions[tp] = partition
         self._by_topic.setdefault(tp.topic, {})[tp.partition] = partition
         return partition
@@ -123,11 +125,15 @@ class ReplicaManager:
     # -- data path ---------------------------------------------------------------------------
 
     def append(self, partition: Partition, records: bytearray | memoryview) -> LogAppendInfo:
-        """Append as leader and wake fetches waiting on this partition."""
+        """Append as leader and wake followers' fetches waiting on this partition (consumers'
+        fetches wake when the high watermark exposes the records: `_on_commit`)."""
         info = partition.append_records_as_leader(records)
         if not info.duplicate:
             self.purgatory.on_append(partition.tp, len(records))
         return info
+
+    def _on_commit(self, partition: Partition, nbytes: int) -> None:
+        self.purgatory.on_commit(partition.tp, nbytes)
 
     # -- durability ------------------------------------------------------------------------
 
