@@ -12,17 +12,39 @@ from grete.clock import SYSTEM_CLOCK, Clock
 from grete.records.batch import (
     NO_TIMESTAMP,
     BatchHeader,
+    InvalidBatch,
     peek_offset_and_length,
     set_base_offset,
     set_leader_epoch,
     set_log_append_time,
+    split_batches,
+    validate_batch,
 )
-from grete.storage.errors import OffsetOutOfRange
+from grete.storage.errors import (
+    CorruptRecords,
+    OffsetOutOfRange,
+    OffsetsOutOfOrder,
+    UnexpectedAppendOffset,
+)
 from grete.storage.fsutil import fsync_dir
-from grete.storage.log_loader import load_segments, remove_stray_files
+from grete.storage.index import INT32_MAX
+from grete.storage.leader_epoch import LeaderEpochCache
+from grete.storage.log_loader import (
+    load_leader_epoch_cache,
+    load_segments,
+    remove_stray_files,
+)
 from grete.storage.producer_state import ProducerStateManager
 from grete.storage.segment import AppendedBatch, LogSegment
-from grete.storage.types import LogAppendInfo, LogConfig, ReadInfo, TimestampOffset, ValidBatch
+from grete.storage.types import (
+    EpochEndOffset,
+    EpochEntry,
+    LogAppendInfo,
+    LogConfig,
+    ReadInfo,
+    TimestampOffset,
+    ValidBatch,
+)
 
 
 class Log:
@@ -31,8 +53,10 @@ class Log:
     Not thread-safe; called only from the event loop. Invariants: segments are sorted
     by base offset, never empty, and only the last (active) one is appended to;
     log_start_offset <= recovery_point <= log_end_offset; everything below the
-    recovery point has been fsynced. Batches are kept as bytes: the log reads their
-    headers, never their records (except in ``offset_for_timestamp``).
+    recovery point has been fsynced; the leader epoch cache names every epoch stamped
+    on a batch in [log_start_offset, log_end_offset), and is written before the
+    batches it names. Batches are kept as bytes: the log reads their headers, never
+    their records (except in ``offset_for_timestamp``).
     """
 
     def __init__(
@@ -45,6 +69,7 @@ class Log:
         recovery_point: int,
         clock: Clock,
         rng: random.Random,
+        leader_epoch_cache: LeaderEpochCache | None = None,
     ) -> None:
         self._dir = dir
         self._config = config
@@ -58,6 +83,9 @@ class Log:
         self._dir_dirty = False
         self._closed = False
         self.producer_state = ProducerStateManager(dir)
+        if leader_epoch_cache is None:
+            leader_epoch_cache = LeaderEpochCache(dir)
+        self.leader_epoch_cache = leader_epoch_cache
 
     @classmethod
     def open(
@@ -73,7 +101,8 @@ class Log:
     ) -> Log:
         """Load (or create) the log in ``dir``, recovering everything from
         ``recovery_point`` on (nothing but the active segment's tail after a clean
-        shutdown), then rebuild the producer state from its snapshot and the log."""
+        shutdown), then load the leader epoch cache and rebuild the producer state from
+        its snapshot and the log."""
         dir.mkdir(parents=True, exist_ok=True)
         remove_stray_files(dir)
         loaded = load_segments(
@@ -91,6 +120,12 @@ class Log:
             for segment in segments:
                 segment.flush()
             fsync_dir(dir)
+        epoch_cache = load_leader_epoch_cache(
+            dir,
+            segments,
+            log_start_offset=start,
+            recovered_from=recovery_point if loaded.recovered and not had_clean_shutdown else None,
+        )
         # Every segment holding offsets >= recovery_point was validated, then fsynced
         # above; if none was, recovery_point was already at or past the log end.
         self = cls(
@@ -101,6 +136,7 @@ class Log:
             recovery_point=log_end,
             clock=clock,
             rng=rng or random.Random(),
+            leader_epoch_cache=epoch_cache,
         )
         self._load_producer_state()
         return self
@@ -164,8 +200,9 @@ class Log:
     ) -> LogAppendInfo:
         """Assign offsets from the log end, patch them (and the leader epoch, and
         LogAppendTime if given) into ``records`` in place, and write all batches with
-        one write. A retried idempotent batch is not written: its original offsets come
-        back with duplicate=True. Raises OutOfOrderSequence, InvalidProducerEpoch."""
+        one write. A new ``leader_epoch`` is recorded in the epoch cache first. A retried
+        idempotent batch is not written: its original offsets come back with
+        duplicate=True. Raises OutOfOrderSequence, InvalidProducerEpoch."""
         if not batches:
             raise ValueError("nothing to append")
         duplicate = self.producer_state.validate(b.header for b in batches)
@@ -183,6 +220,9 @@ class Log:
         last_offset = first_offset + sum(b.header.last_offset_delta + 1 for b in batches) - 1
         now = self._clock.time_ms()
         self._maybe_roll(end - start, last_offset, now)
+        latest_epoch = self.leader_epoch_cache.latest_epoch
+        if leader_epoch >= 0 and (latest_epoch is None or leader_epoch > latest_epoch):
+            self.leader_epoch_cache.assign(leader_epoch, first_offset)
         with memoryview(records) as view:
             appended = self._assign(view, batches, first_offset, leader_epoch, log_append_time_ms)
             self.active_segment.append(view[start:end], appended, now)
@@ -224,16 +264,91 @@ class Log:
             appended.append(AppendedBatch(offset - 1, max_timestamp, b.end - b.start))
         return appended
 
-    def _maybe_roll(self, size: int, last_offset: int, now_ms: int) -> None:
-        segment = self.active_segment
-        if segment.size == 0:
+    def append_as_follower(self, records: bytes | bytearray | memoryview) -> LogAppendInfo:
+        """Append batches whose offsets and leader epochs the leader assigned, verbatim
+        (a follower's log becomes byte-identical to the leader's). Every batch is checked
+        (framing, magic, CRC-32C; headers only) before anything is written. The records
+        must start at the log end with increasing offsets; new epochs go to the epoch
+        cache first; producer state is updated (no sequence checks: the leader made
+        them), so this replica can take over as leader. Rolls segments as needed.
+
+        Raises CorruptRecords, UnexpectedAppendOffset, OffsetsOutOfOrder; ValueError if
+        ``records`` is empty."""
+        batches = _validate_replicated(records, self.log_end_offset)
+        self.leader_epoch_cache.assign_all(self._new_epochs(batches))
+        now = self._clock.time_ms()
+        with memoryview(records) as view:
+            group: list[ValidBatch] = []
+            for b in batches:
+                size = b.end - (group[0].start if group else b.start)
+                if self._should_roll(size, b.header.last_offset, now, pending=bool(group)):
+                    self._append_replicated(view, group, now)
+                    group = []
+                    self.roll()
+                group.append(b)
+            self._append_replicated(view, group, now)
+        if self.log_end_offset - self._recovery_point >= self._config.flush_messages:
+            self.flush()
+        return LogAppendInfo(
+            batches[0].header.base_offset,
+            batches[-1].header.last_offset,
+            max(b.header.max_timestamp for b in batches),
+            NO_TIMESTAMP,
+            self._log_start_offset,
+        )
+
+    def _new_epochs(self, batches: Sequence[ValidBatch]) -> list[EpochEntry]:
+        """Kafka's rule: a batch starts an entry when its epoch is newer than the latest."""
+        latest = self.leader_epoch_cache.latest_epoch
+        found = []
+        for b in batches:
+            epoch = b.header.partition_leader_epoch
+            if epoch >= 0 and (latest is None or epoch > latest):
+                found.append(EpochEntry(epoch, b.header.base_offset))
+                latest = epoch
+        return found
+
+    def _append_replicated(
+        self, view: memoryview, group: Sequence[ValidBatch], now_ms: int
+    ) -> None:
+        if not group:
             return
-        if (
+        appended = [
+            AppendedBatch(b.header.last_offset, b.header.max_timestamp, b.end - b.start)
+            for b in group
+        ]
+        self.active_segment.append(view[group[0].start : group[-1].end], appended, now_ms)
+        for b in group:
+            self.producer_state.update(b.header, b.header.base_offset, b.header.max_timestamp)
+
+    def maybe_assign_epoch_start_offset(self, leader_epoch: int, start_offset: int) -> None:
+        """Record that ``leader_epoch`` starts at ``start_offset`` if it is newer than the
+        latest epoch (Kafka does this when a replica becomes leader, at its log end)."""
+        latest = self.leader_epoch_cache.latest_epoch
+        if leader_epoch >= 0 and (latest is None or leader_epoch > latest):
+            self.leader_epoch_cache.assign(leader_epoch, start_offset)
+
+    def end_offset_for_epoch(self, leader_epoch: int) -> EpochEndOffset:
+        """OffsetForLeaderEpoch's answer from this replica: the largest epoch <=
+        ``leader_epoch`` and where it ended (the log end for the latest epoch)."""
+        return self.leader_epoch_cache.end_offset_for(leader_epoch, self.log_end_offset)
+
+    def _should_roll(self, size: int, last_offset: int, now_ms: int, *, pending: bool) -> bool:
+        """Whether ``size`` more bytes, up to ``last_offset``, need a new segment;
+        ``pending``: the active segment has unwritten batches before these."""
+        segment = self.active_segment
+        if segment.size == 0 and not pending:
+            return False
+        segment_ms = self._config.segment_ms - self._roll_jitter_ms
+        return (
             segment.size + size > self._config.segment_bytes
-            or now_ms - segment.rolling_base_ms() > self._config.segment_ms - self._roll_jitter_ms
+            or (segment.size > 0 and now_ms - segment.rolling_base_ms() > segment_ms)
             or segment.index_full
             or not segment.fits_offset(last_offset)
-        ):
+        )
+
+    def _maybe_roll(self, size: int, last_offset: int, now_ms: int) -> None:
+        if self._should_roll(size, last_offset, now_ms, pending=False):
             self.roll()
 
     def roll(self) -> LogSegment:
@@ -385,21 +500,26 @@ class Log:
         self._dir.rename(new_dir)
         self._dir = new_dir
         self.producer_state.dir = new_dir
+        self.leader_epoch_cache.dir = new_dir
         for segment in self._segments:
             segment.dir = new_dir
 
     def truncate_to(self, offset: int) -> None:
         """Remove every batch holding an offset >= ``offset`` (a batch boundary, as
         replication uses it; inside a batch the whole batch goes, so the log end may
-        end up below ``offset``)."""
+        end up below ``offset``), the epochs that started there, and the producer state
+        they made (rebuilt from a snapshot below the new end)."""
         if offset >= self.log_end_offset:
             return
         if offset <= self._segments[0].base_offset:
             self._truncate_fully_and_start_at(max(offset, 0))
+            self.leader_epoch_cache.clear_and_flush()
         else:
             while self._segments[-1].base_offset >= offset:
                 self._segments.pop().delete()
             self.active_segment.truncate_to(offset)
+            # After the data: a crash in between leaves extra epochs, cut at load.
+            self.leader_epoch_cache.truncate_from_end(self.log_end_offset)
         log_end = self.log_end_offset
         self._log_start_offset = min(self._log_start_offset, log_end)
         self._recovery_point = min(self._recovery_point, log_end)
@@ -433,3 +553,34 @@ class Log:
             f"Log({self._dir.name}, start={self._log_start_offset}, "
             f"end={self.log_end_offset}, segments={len(self._segments)})"
         )
+
+
+def _validate_replicated(
+    records: bytes | bytearray | memoryview, log_end_offset: int
+) -> list[ValidBatch]:
+    """Whole, valid v2 batches (headers and CRC-32C only) starting at ``log_end_offset``
+    with increasing offsets, each reachable from a segment based at its predecessor's
+    end. Control batches are welcome here: the leader wrote them."""
+    if len(records) == 0:
+        raise ValueError("nothing to append")
+    view = memoryview(records)
+    try:
+        batches = [
+            ValidBatch(start, end, validate_batch(view[start:end]))
+            for start, end in split_batches(view)
+        ]
+    except InvalidBatch as e:
+        raise CorruptRecords(f"replicated records are invalid: {e}") from None
+    if batches[0].header.base_offset != log_end_offset:
+        raise UnexpectedAppendOffset(batches[0].header.base_offset, log_end_offset)
+    next_offset = log_end_offset
+    for b in batches:
+        h = b.header
+        if h.base_offset < next_offset:
+            raise OffsetsOutOfOrder(
+                f"batch at offset {h.base_offset} does not follow offset {next_offset - 1}"
+            )
+        if h.last_offset - next_offset > INT32_MAX:
+            raise OffsetsOutOfOrder(f"offset gap before {h.base_offset} is too large")
+        next_offset = h.next_offset
+    return batches

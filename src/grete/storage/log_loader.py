@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grete.storage.index import CorruptIndex
+from grete.storage.leader_epoch import (
+    CorruptLeaderEpochCheckpoint,
+    LeaderEpochCache,
+    read_leader_epoch_checkpoint,
+)
 from grete.storage.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogSegment
-from grete.storage.types import LogConfig
+from grete.storage.types import EpochEntry, LogConfig
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +115,54 @@ def _recover(dir: Path, segments: list[LogSegment], trusted_below: int) -> bool:
 
 def _end_offset(segments: list[LogSegment], i: int) -> int:
     return segments[i + 1].base_offset if i + 1 < len(segments) else segments[i].next_offset
+
+
+def load_leader_epoch_cache(
+    dir: Path, segments: list[LogSegment], *, log_start_offset: int, recovered_from: int | None
+) -> LeaderEpochCache:
+    """The leader epoch cache of a loaded log, trimmed to [log_start_offset, log end).
+
+    The checkpoint is written before the data it covers, so after a crash it may name
+    epochs past the log end (cut here) but never miss one. Batches from
+    ``recovered_from`` on (unflushed data, validated by recovery) add any newer epoch,
+    as Kafka's segment recovery does. With no checkpoint (a log older than the file) or
+    an unreadable one, the cache is rebuilt from every batch header: the epochs are
+    all stamped there, so nothing is lost but a header scan.
+    """
+    log_end = segments[-1].next_offset
+    non_empty = log_end > segments[0].base_offset
+    corrupt = False
+    try:
+        entries = read_leader_epoch_checkpoint(dir)
+    except CorruptLeaderEpochCheckpoint as e:
+        log.warning("%s: rebuilding the leader epoch cache from the log: %s", dir, e)
+        entries, corrupt = None, True
+    scan_from = recovered_from if recovered_from is not None and recovered_from < log_end else None
+    if entries is None and non_empty:
+        scan_from = segments[0].base_offset
+    cache = LeaderEpochCache(dir, entries or ())
+    changed = cache.truncate_from_end(log_end)
+    if scan_from is not None:
+        changed = cache.assign_all(_new_epochs(segments, cache.latest_epoch, scan_from)) or changed
+    changed = cache.truncate_from_start(log_start_offset) or changed
+    if not changed and (corrupt or (entries is None and non_empty)):
+        cache.flush()  # record the rebuild, so the next open need not scan again
+    return cache
+
+
+def _new_epochs(
+    segments: list[LogSegment], latest_epoch: int | None, from_offset: int
+) -> list[EpochEntry]:
+    """Each epoch newer than ``latest_epoch`` first seen in batches holding offsets >=
+    ``from_offset``, with its first batch's base offset."""
+    found: list[EpochEntry] = []
+    latest = -1 if latest_epoch is None else latest_epoch
+    for i, segment in enumerate(segments):
+        if i + 1 < len(segments) and segments[i + 1].base_offset <= from_offset:
+            continue
+        for batch in segment.headers():
+            h = batch.header
+            if h.last_offset >= from_offset and h.partition_leader_epoch > latest:
+                latest = h.partition_leader_epoch
+                found.append(EpochEntry(latest, h.base_offset))
+    return found

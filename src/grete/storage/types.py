@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from grete.records.batch import BatchHeader
 
@@ -56,3 +57,19 @@ class ValidBatch:
     start: int
     end: int
     header: BatchHeader
+
+
+@dataclass(frozen=True, slots=True)
+class EpochEntry:
+    """Leader epoch ``epoch`` wrote its first batch at ``start_offset`` (Kafka's EpochEntry)."""
+
+    epoch: int
+    start_offset: int
+
+
+class EpochEndOffset(NamedTuple):
+    """An OffsetForLeaderEpoch answer: the largest known epoch <= the one asked for and
+    the offset where it ended; both -1 when unknown."""
+
+    leader_epoch: int
+    end_offset: int

@@ -4,7 +4,8 @@ A member is one consumer in a classic group: confluent-kafka, kafka-python and a
 members run in threads of the test process; Java members (tests/compat/java/GreteGroupMember)
 and `python helpers.py member ...` members run as subprocesses, so a test can SIGKILL them.
 Every member records into a shared `Ledger` what it received and which partitions it owns,
-and commits synchronously before it asks for more records.
+and commits synchronously before it asks for more records. `ConsumerProtocolMember` and
+`python helpers.py member ... consumer` are KIP-848 members (group.protocol=consumer).
 
 Run as a script, this file is a confluent-kafka member that prints the same lines as the Java
 program (`assigned P,P`, `record P O VALUE`, `committed`), committing after every message.
@@ -98,6 +99,41 @@ class Ledger:
         for record in records:
             out.setdefault(record.member, []).append(record)
         return out
+
+
+@dataclass
+class CommitLedger(Ledger):
+    """A `Ledger` that also keeps the order of commits among the reads.
+
+    `commits` holds (records read so far, member, partition -> next offset) for each
+    commit in the order the test saw them. A commit is recorded after the broker
+    acknowledged it, so the order errs towards allowing a re-read, never towards a
+    false alarm.
+    """
+
+    commits: list[tuple[int, str, dict[int, int]]] = field(default_factory=list)
+
+    def commit(self, member: str, offsets: dict[int, int]) -> None:
+        with self._lock:
+            self.committed.setdefault(member, {}).update(offsets)
+            self.commits.append((len(self.records), member, dict(offsets)))
+
+    def rereads_of_committed(self) -> list[tuple[Received, int]]:
+        """Records read after some member had committed past them: (record, committed offset)."""
+        with self._lock:
+            records, commits = list(self.records), list(self.commits)
+        committed: dict[int, int] = {}
+        found: list[tuple[Received, int]] = []
+        pending = iter(commits)
+        upcoming = next(pending, None)
+        for index, record in enumerate(records):
+            while upcoming is not None and upcoming[0] <= index:
+                for partition, offset in upcoming[2].items():
+                    committed[partition] = max(committed.get(partition, 0), offset)
+                upcoming = next(pending, None)
+            if record.offset < committed.get(record.partition, 0):
+                found.append((record, committed[record.partition]))
+        return found
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.1) -> float:
@@ -245,6 +281,107 @@ class ConfluentMember(ThreadMember):
             consumer.close()
 
 
+class ConsumerProtocolMember(ThreadMember):
+    """librdkafka with group.protocol=consumer (KIP-848).
+
+    The assignment arrives in increments: on_assign adds partitions, on_revoke and
+    on_lost remove only the ones they name. Every callback is kept in `callbacks`, so
+    a test can tell that a member saw no rebalance at all. Records of a partition
+    revoked in the same consume() call are dropped unprocessed and offsets are
+    committed only for partitions still owned, as a correct application must: KIP-848
+    checks a commit's member epoch, not who owns the partition. A commit the broker
+    refuses (a stale epoch in a rebalance, a restart) goes to `commit_errors`, and
+    a non-fatal consumer error to `errors`; neither stops the member.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        extra: dict[str, Any] | None = None,
+        batch: int = 200,
+        pause_s: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra = dict(extra or {})
+        self.batch = batch
+        self.pause_s = pause_s  # a slow handler: per batch, so a restart lands mid-stream
+        self.callbacks: list[tuple[str, frozenset[int]]] = []
+        self.commit_errors: list[tuple[str, dict[int, int]]] = []  # (error, what it tried)
+        self.member_id = ""  # the id librdkafka chose (KIP-848 ids come from the client)
+        self.errors: list[str] = []
+        self.dropped = 0
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "group.id": self.group,
+            "group.protocol": "consumer",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+            **self.extra,
+        }
+
+    def consume(self) -> None:
+        consumer = Consumer(self.config())
+        owned: set[int] = set()
+
+        def callback(kind: str) -> Callable[[Consumer, list[TopicPartition]], None]:
+            def on_change(_: Consumer, partitions: list[TopicPartition]) -> None:
+                changed = frozenset(tp.partition for tp in partitions)
+                self.callbacks.append((kind, changed))
+                self.member_id = consumer.memberid() or self.member_id
+                if kind == "assign":
+                    owned.update(changed)
+                else:
+                    owned.difference_update(changed)
+                self.ledger.assign(self.member, owned)
+
+            return on_change
+
+        try:
+            consumer.subscribe(
+                [self.topic],
+                on_assign=callback("assign"),
+                on_revoke=callback("revoke"),
+                on_lost=callback("lost"),
+            )
+            while self.running():
+                messages = consumer.consume(num_messages=self.batch, timeout=POLL_S)
+                next_offsets: dict[int, int] = {}
+                for message in messages:
+                    error = message.error()
+                    if error is not None:
+                        if error.fatal():
+                            raise KafkaException(error)
+                        self.errors.append(str(error))
+                        continue
+                    partition, offset = message.partition(), message.offset()
+                    assert partition is not None and offset is not None, "a record has both"
+                    if partition not in owned:
+                        self.dropped += 1
+                        continue
+                    self.ledger.receive(self.member, partition, offset, message.value() or b"")
+                    next_offsets[partition] = offset + 1
+                if self.pause_s and messages:
+                    time.sleep(self.pause_s)
+                self._commit(consumer, {p: o for p, o in next_offsets.items() if p in owned})
+        finally:
+            consumer.close()
+
+    def _commit(self, consumer: Consumer, next_offsets: dict[int, int]) -> None:
+        if not next_offsets:
+            return
+        offsets = [TopicPartition(self.topic, p, o) for p, o in next_offsets.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            self.commit_errors.append((str(exc.args[0]), next_offsets))
+            return
+        self.ledger.commit(self.member, next_offsets)
+
+
 class KafkaPythonMember(ThreadMember):
     """kafka-python: poll, then a synchronous commit of the positions."""
 
@@ -352,7 +489,8 @@ class ProcessMember:
     """A member in a child process that prints `assigned`/`record`/`committed` lines.
 
     A reader thread copies its lines into the ledger. `committed` means every record
-    printed before it is committed. stop() closes stdin (a clean close); kill() is SIGKILL.
+    printed before it is committed; `commit-failed` that the records since the last
+    `committed` are not. stop() closes stdin (a clean close); kill() is SIGKILL.
     """
 
     def __init__(self, name: str, ledger: Ledger, command: Sequence[str]) -> None:
@@ -388,6 +526,8 @@ class ProcessMember:
                 self._pending[partition] = offset + 1
             elif words[0] == "committed":
                 self.ledger.commit(self.member, self._pending)
+                self._pending = {}
+            elif words[0] == "commit-failed":  # only group.protocol=consumer members say so
                 self._pending = {}
 
     def _read_stderr(self) -> None:
@@ -428,17 +568,30 @@ def _die_with_parent() -> None:
 
 
 def python_member_command(
-    bootstrap: str, group: str, topic: str, delay_ms: int = 0, idle_ms: int = 60_000
+    bootstrap: str,
+    group: str,
+    topic: str,
+    delay_ms: int = 0,
+    idle_ms: int = 60_000,
+    protocol: str = "classic",
 ) -> list[str]:
-    """The command line of a confluent-kafka member in a child process (this file as a script)."""
+    """The command line of a confluent-kafka member in a child process (this file as a script).
+
+    protocol="consumer" makes it a KIP-848 member (see `_consumer_protocol_member`).
+    """
     return [
         sys.executable, str(Path(__file__).resolve()), "member",
         bootstrap, group, topic, str(delay_ms), str(idle_ms),
+        *(() if protocol == "classic" else (protocol,)),
     ]  # fmt: skip
 
 
-def _member_main(bootstrap: str, group: str, topic: str, delay_ms: int, idle_ms: int) -> int:
+def _member_main(
+    bootstrap: str, group: str, topic: str, delay_ms: int, idle_ms: int, protocol: str = "classic"
+) -> int:
     """Consume until stdin closes or idle_ms pass without a record; commit after each message."""
+    if protocol == "consumer":
+        return _consumer_protocol_member(bootstrap, group, topic, delay_ms, idle_ms)
     closed = threading.Event()
 
     def watch_stdin() -> None:
@@ -498,10 +651,91 @@ def _member_main(bootstrap: str, group: str, topic: str, delay_ms: int, idle_ms:
     return 0
 
 
+def _consumer_protocol_member(
+    bootstrap: str, group: str, topic: str, delay_ms: int, idle_ms: int
+) -> int:
+    """`_member_main` with group.protocol=consumer: incremental callbacks, failed commits said.
+
+    `assigned` lines carry the whole current assignment, as for a classic member. A
+    commit the broker refuses prints `commit-failed` and the member goes on; so does a
+    consumer error that is not fatal. Only partitions still owned are committed.
+    """
+    closed = threading.Event()
+
+    def watch_stdin() -> None:
+        while sys.stdin.buffer.read(256):
+            pass
+        closed.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+
+    def say(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    owned: set[int] = set()
+
+    def on_change(assigned: bool) -> Callable[[Consumer, list[TopicPartition]], None]:
+        def callback(_: Consumer, partitions: list[TopicPartition]) -> None:
+            changed = {tp.partition for tp in partitions}
+            if assigned:
+                owned.update(changed)
+            else:
+                owned.difference_update(changed)
+            say("assigned " + (",".join(str(p) for p in sorted(owned)) or "-"))
+
+        return callback
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "group.protocol": "consumer",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe(
+        [topic], on_assign=on_change(True), on_revoke=on_change(False), on_lost=on_change(False)
+    )
+    last = time.monotonic()
+    try:
+        while not closed.is_set() and time.monotonic() - last < idle_ms / 1000:
+            message = consumer.poll(POLL_S)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)
+                sys.stderr.write(f"consumer error: {error}\n")
+                continue
+            if message.partition() not in owned:
+                continue
+            last = time.monotonic()
+            value = (message.value() or b"").decode()
+            say(f"record {message.partition()} {message.offset()} {value}")
+            if delay_ms:
+                time.sleep(delay_ms / 1000)  # a slow handler: the window a SIGKILL lands in
+            try:
+                consumer.commit(message=message, asynchronous=False)
+            except KafkaException as exc:
+                sys.stderr.write(f"commit failed: {exc.args[0]}\n")
+                say("commit-failed")
+            else:
+                say("committed")
+    finally:
+        consumer.close()
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 7 or sys.argv[1] != "member":
-        sys.stderr.write("usage: helpers.py member BOOTSTRAP GROUP TOPIC DELAY_MS IDLE_MS\n")
+    if len(sys.argv) not in (7, 8) or sys.argv[1] != "member":
+        sys.stderr.write(
+            "usage: helpers.py member BOOTSTRAP GROUP TOPIC DELAY_MS IDLE_MS [PROTOCOL]\n"
+        )
         sys.exit(2)
-    _, _, bootstrap_, group_, topic_, delay_, idle_ = sys.argv
+    bootstrap_, group_, topic_, delay_, idle_ = sys.argv[2:7]
+    protocol_ = sys.argv[7] if len(sys.argv) == 8 else "classic"
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(_member_main(bootstrap_, group_, topic_, int(delay_), int(idle_)))
+    sys.exit(_member_main(bootstrap_, group_, topic_, int(delay_), int(idle_), protocol_))
