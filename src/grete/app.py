@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from grete.clock import SYSTEM_CLOCK, Clock
-from grete.cluster.controller import Controller
+from grete.cluster.controller import Controller, LocalAdmin
 from grete.cluster.image import LocalCluster
 from grete.cluster.metadata import MetadataStore
 from grete.cluster.producer_ids import ProducerIdManager
@@ -84,6 +84,7 @@ class Broker:
             metadata=metadata,
             cluster=cluster,
             controller=controller,
+            admin=LocalAdmin(controller),
             replicas=replicas,
             fetch_sessions=FetchSessionCache(cfg.max_incremental_fetch_session_cache_slots, self.clock),
             producer_ids=ProducerIdManager(metadata),

@@ -62,3 +62,25 @@ def test_member_metadata_too_large_to_store_fails_the_sync_as_kafka(broker_facto
         synced = sync(rejoined)
         assert synced.error_code == ErrorCode.none and synced.assignment == b"a"
     assert "metadata not stored" in broker.log_path.read_text()
+
+
+def test_member_commit_to_an_unknown_group_by_version(broker_factory) -> None:  # type: ignore[no-untyped-def]
+    """As Kafka: ILLEGAL_GENERATION before OffsetCommit v9, GROUP_ID_NOT_FOUND from v9 (what
+    librdkafka's KIP-848 consumer sends); a simple consumer's commit (no member) is stored."""
+    broker = broker_factory()
+    with RawKafka(broker.bootstrap) as raw:
+        raw.request(ApiKey.METADATA, 12, topics=[raw.make(ApiKey.METADATA, 12, "MetadataRequestTopic",
+                    name="t", topic_id=None)], allow_auto_topic_creation=True,
+                    include_topic_authorized_operations=False)
+
+        def commit_as_member(version: int, group: str, epoch: int, member: str) -> int:
+            part = raw.make(ApiKey.OFFSET_COMMIT, version, "OffsetCommitRequestPartition", partition_index=0,
+                            committed_offset=1, committed_leader_epoch=-1, committed_metadata="")
+            topic = raw.make(ApiKey.OFFSET_COMMIT, version, "OffsetCommitRequestTopic", name="t", partitions=[part])
+            response = raw.request(ApiKey.OFFSET_COMMIT, version, group_id=group, generation_id_or_member_epoch=epoch,
+                                   member_id=member, group_instance_id=None, topics=[topic])
+            return int(response.topics[0].partitions[0].error_code)
+
+        assert commit_as_member(8, "nobody-8", 3, "m") == ErrorCode.illegal_generation
+        assert commit_as_member(9, "nobody-9", 3, "m") == ErrorCode.group_id_not_found
+        assert commit_as_member(9, "simple", -1, "") == ErrorCode.none

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from grete.cluster.metadata import MetadataStore, TopicMetadata, new_topic_id
 from grete.cluster.topic_config import InvalidConfig, TopicConfig, validate_topic_configs
@@ -200,3 +201,49 @@ class Controller:
         settings = self.settings_for(topic)
         for partition in self.replicas.topic_partitions(name).values():
             partition.update_settings(settings)
+
+
+class TopicAdmin(Protocol):
+    """What the admin handlers call: the embedded controller on a single node, ZooKeeper
+    in a cluster (cluster.zookeeper.admin.ZkAdmin)."""
+
+    async def create_topic(self, new: NewTopic, *, validate_only: bool = False, internal: bool = False) -> TopicMetadata: ...
+
+    async def auto_create_topic(self, name: str) -> TopicMetadata: ...
+
+    async def delete_topic(self, name: str) -> TopicMetadata: ...
+
+    async def create_partitions(
+        self, name: str, count: int, assignments: list[list[int]] | None, *, validate_only: bool
+    ) -> TopicMetadata: ...
+
+    async def alter_topic_configs(self, name: str, configs: Mapping[str, str | None], *, validate_only: bool) -> None: ...
+
+    async def wait_for_topic(self, name: str, *, present: bool = True, timeout_s: float = 10.0) -> None: ...
+
+
+class LocalAdmin:
+    """`TopicAdmin` over the embedded controller: every change is done when it returns."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+
+    async def create_topic(self, new: NewTopic, *, validate_only: bool = False, internal: bool = False) -> TopicMetadata:
+        return self._controller.create_topic(new, validate_only=validate_only, internal=internal)
+
+    async def auto_create_topic(self, name: str) -> TopicMetadata:
+        return self._controller.auto_create_topic(name)
+
+    async def delete_topic(self, name: str) -> TopicMetadata:
+        return self._controller.delete_topic(name)
+
+    async def create_partitions(
+        self, name: str, count: int, assignments: list[list[int]] | None, *, validate_only: bool
+    ) -> TopicMetadata:
+        return self._controller.create_partitions(name, count, assignments, validate_only=validate_only)
+
+    async def alter_topic_configs(self, name: str, configs: Mapping[str, str | None], *, validate_only: bool) -> None:
+        self._controller.alter_topic_configs(name, configs, validate_only=validate_only)
+
+    async def wait_for_topic(self, name: str, *, present: bool = True, timeout_s: float = 10.0) -> None:
+        return None

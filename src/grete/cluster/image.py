@@ -8,9 +8,12 @@ itself, leading every partition. Cluster mode keeps a view fed by ZooKeeper watc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from grete.cluster.metadata import TopicMetadata
 
 NO_LEADER = -1
 
@@ -43,6 +46,22 @@ class ClusterView(Protocol):
     def broker(self, node_id: int) -> BrokerInfo | None: ...
 
     def partition(self, topic: str, index: int) -> PartitionInfo | None: ...
+
+
+class TopicCatalog(Protocol):
+    """The topics, as the handlers look them up: MetadataStore on a single node, the
+    ZooKeeper view in a cluster."""
+
+    @property
+    def version(self) -> int: ...
+
+    def topic(self, name: str) -> TopicMetadata | None: ...
+
+    def topic_by_id(self, topic_id: uuid.UUID) -> TopicMetadata | None: ...
+
+    def topics(self) -> Iterator[TopicMetadata]: ...
+
+    def __contains__(self, name: object) -> bool: ...
 
 
 class LocalCluster:

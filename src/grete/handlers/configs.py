@@ -78,7 +78,7 @@ def _alter_result(ctx: RequestContext, resource: Any, error: ErrorCode, message:
                            resource_type=resource.resource_type, resource_name=resource.resource_name)
 
 
-def _alter_one(ctx: RequestContext, resource: Any, validate_only: bool, incremental: bool) -> Any:
+async def _alter_one(ctx: RequestContext, resource: Any, validate_only: bool, incremental: bool) -> Any:
     services = ctx.services
     if resource.resource_type == BROKER:
         return _alter_result(ctx, resource, ErrorCode.invalid_request,
@@ -95,7 +95,7 @@ def _alter_one(ctx: RequestContext, resource: Any, validate_only: bool, incremen
         else:
             # AlterConfigs replaces the whole set: what is not named returns to its default.
             new_configs = {c.name: c.value for c in resource.configs if c.value is not None}
-        services.controller.alter_topic_configs(topic.name, new_configs, validate_only=validate_only)
+        await services.admin.alter_topic_configs(topic.name, new_configs, validate_only=validate_only)
     except InvalidConfig as exc:
         return _alter_result(ctx, resource, ErrorCode.invalid_config, str(exc))
     except AdminError as exc:
@@ -105,11 +105,11 @@ def _alter_one(ctx: RequestContext, resource: Any, validate_only: bool, incremen
 
 @handles(ApiKey.ALTER_CONFIGS, 0, 2)
 async def handle_alter_configs(ctx: RequestContext, request: Any) -> Any:
-    responses = [_alter_one(ctx, r, request.validate_only, incremental=False) for r in request.resources]
+    responses = [await _alter_one(ctx, r, request.validate_only, incremental=False) for r in request.resources]
     return ctx.schema.response(throttle_time=0, responses=responses)
 
 
 @handles(ApiKey.INCREMENTAL_ALTER_CONFIGS, 0, 1)
 async def handle_incremental_alter_configs(ctx: RequestContext, request: Any) -> Any:
-    responses = [_alter_one(ctx, r, request.validate_only, incremental=True) for r in request.resources]
+    responses = [await _alter_one(ctx, r, request.validate_only, incremental=True) for r in request.resources]
     return ctx.schema.response(throttle_time=0, responses=responses)

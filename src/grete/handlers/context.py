@@ -10,9 +10,8 @@ from grete.protocol import RequestHeader, Schema
 
 if TYPE_CHECKING:
     from grete.clock import Clock
-    from grete.cluster.controller import Controller
-    from grete.cluster.image import ClusterView
-    from grete.cluster.metadata import MetadataStore
+    from grete.cluster.controller import Controller, TopicAdmin
+    from grete.cluster.image import ClusterView, TopicCatalog
     from grete.cluster.producer_ids import ProducerIdManager
     from grete.config import BrokerConfig
     from grete.coordinator.group.coordinator import GroupCoordinator
@@ -36,9 +35,10 @@ class BrokerServices:
     node_id: int
     cluster_id: str
     endpoints: dict[str, BrokerEndpoint]  # advertised endpoint per listener name
-    metadata: MetadataStore
+    metadata: TopicCatalog
     cluster: ClusterView
-    controller: Controller
+    controller: Controller | None  # the embedded one; None in cluster mode
+    admin: TopicAdmin
     replicas: ReplicaManager
     fetch_sessions: FetchSessionCache
     producer_ids: ProducerIdManager

@@ -58,7 +58,7 @@ def _error_topic(ctx: RequestContext, name: str | None, error: ErrorCode, topic_
     return ctx.schema.make("MetadataResponseTopic", **values)
 
 
-def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any:
+async def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any:
     services = ctx.services
     name = getattr(requested, "name", None)
     topic_id = getattr(requested, "topic_id", None)
@@ -77,7 +77,8 @@ def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any:
     if not (auto_create and services.config.auto_create_topics_enable):
         return _error_topic(ctx, name, ErrorCode.unknown_topic_or_partition)
     try:
-        topic = services.controller.auto_create_topic(name)
+        topic = await services.admin.auto_create_topic(name)
+        await services.admin.wait_for_topic(name)
     except AdminError as exc:
         log.info("auto-creation of %r refused: %s", name, exc)
         return _error_topic(ctx, name, ErrorCode[exc.kind])
@@ -103,7 +104,7 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
         topics = [_topic_response(ctx, t) for t in services.metadata.topics()]
     else:
         auto_create = getattr(request, "allow_auto_topic_creation", True)
-        topics = [_lookup(ctx, t, auto_create) for t in request.topics]
+        topics = [await _lookup(ctx, t, auto_create) for t in request.topics]
     return ctx.schema.response(
         throttle_time=0,
         brokers=brokers,

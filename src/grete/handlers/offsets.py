@@ -6,6 +6,7 @@ from enum import Enum
 from typing import Any
 
 from grete.coordinator.group.coordinator import OffsetCommitEntry
+from grete.coordinator.group.classic_types import GroupError
 from grete.handlers.context import RequestContext
 from grete.handlers.groups import error_code
 from grete.handlers.registry import handles
@@ -36,6 +37,7 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
     error = ctx.services.groups.commit_offsets(
         request.group_id, request.member_id, request.generation_id_or_member_epoch,
         getattr(request, "group_instance_id", None), entries,
+        unknown_group=GroupError.GROUP_ID_NOT_FOUND if ctx.version >= 9 else GroupError.ILLEGAL_GENERATION,
     ) if entries else None
     topics = [
         ctx.schema.make("OffsetCommitResponseTopic", name=topic.name, partitions=[

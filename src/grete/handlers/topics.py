@@ -31,13 +31,15 @@ def _created_configs(ctx: RequestContext, topic: TopicMetadata) -> list[Any]:
     ]
 
 
-def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> Any:
+async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> Any:
     make = ctx.schema.make
     assignments = {a.partition_index: list(a.broker_ids) for a in t.assignments} or None
     configs = {c.name: c.value for c in t.configs}
     new = NewTopic(t.name, t.num_partitions, t.replication_factor, configs, assignments)
     try:
-        topic = ctx.services.controller.create_topic(new, validate_only=validate_only)
+        topic = await ctx.services.admin.create_topic(new, validate_only=validate_only)
+        if not validate_only:
+            await ctx.services.admin.wait_for_topic(topic.name)
     except AdminError as exc:
         return make("CreatableTopicResult", name=t.name, error_code=ErrorCode[exc.kind],
                     error_message=str(exc), num_partitions=-1, replication_factor=-1, configs=[])
@@ -63,11 +65,11 @@ async def handle_create_topics(ctx: RequestContext, request: Any) -> Any:
                                            error_message="topic named more than once in the request",
                                            num_partitions=-1, replication_factor=-1, configs=[]))
             continue
-        results.append(_create_one(ctx, t, request.validate_only))
+        results.append(await _create_one(ctx, t, request.validate_only))
     return ctx.schema.response(throttle_time=0, topics=results)
 
 
-def _delete_one(ctx: RequestContext, name: str | None, topic_id: Any) -> Any:
+async def _delete_one(ctx: RequestContext, name: str | None, topic_id: Any) -> Any:
     make = ctx.schema.make
     metadata = ctx.services.metadata
     if name is None and topic_id is not None:
@@ -77,7 +79,8 @@ def _delete_one(ctx: RequestContext, name: str | None, topic_id: Any) -> Any:
                         error_code=ErrorCode.unknown_topic_id, error_message="unknown topic id")
         name = found.name
     try:
-        topic = ctx.services.controller.delete_topic(name or "")
+        topic = await ctx.services.admin.delete_topic(name or "")
+        await ctx.services.admin.wait_for_topic(topic.name, present=False)
     except AdminError as exc:
         return make("DeletableTopicResult", name=name, topic_id=topic_id, error_code=ErrorCode[exc.kind],
                     error_message=str(exc))
@@ -91,7 +94,7 @@ async def handle_delete_topics(ctx: RequestContext, request: Any) -> Any:
         targets = [(t.name, t.topic_id) for t in request.topics]
     else:
         targets = [(name, None) for name in request.topic_names]
-    results = [_delete_one(ctx, name, topic_id) for name, topic_id in targets]
+    results = [await _delete_one(ctx, name, topic_id) for name, topic_id in targets]
     return ctx.schema.response(throttle_time=0, responses=results)
 
 
@@ -101,7 +104,7 @@ async def handle_create_partitions(ctx: RequestContext, request: Any) -> Any:
     for t in request.topics:
         assignments = None if t.assignments is None else [list(a.broker_ids) for a in t.assignments]
         try:
-            ctx.services.controller.create_partitions(
+            await ctx.services.admin.create_partitions(
                 t.name, t.count, assignments, validate_only=request.validate_only
             )
             error, message = ErrorCode.none, None

@@ -312,7 +312,10 @@ class GroupCoordinator:
         generation: int,
         instance_id: str | None,
         offsets: Mapping[TopicPartition, OffsetCommitEntry],
+        unknown_group: GroupError = GroupError.ILLEGAL_GENERATION,
     ) -> GroupError | ConsumerGroupError | None:
+        """`unknown_group`: the answer to a member's commit for a group that does not exist
+        (Kafka: ILLEGAL_GENERATION before OffsetCommit v9, GROUP_ID_NOT_FOUND from v9)."""
         self._ensure_loaded()
         group = self._groups.get(group_id)
         if group_id in self.consumer_groups:
@@ -321,7 +324,7 @@ class GroupCoordinator:
                 return consumer_error
         elif group is None:
             if generation >= 0 or member_id != UNKNOWN_MEMBER_ID:
-                return GroupError.ILLEGAL_GENERATION  # Kafka's answer before OffsetCommit v9
+                return unknown_group
         else:
             error = group.validate_commit(member_id, generation, instance_id)
             if error is not None:
