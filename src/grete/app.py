@@ -23,6 +23,10 @@ from grete.cluster.controller import Controller, LocalAdmin
 from grete.cluster.image import LocalCluster
 from grete.cluster.metadata import MetadataStore
 from grete.cluster.producer_ids import ProducerIdManager
+from grete.cluster.zookeeper.admin import ZkAdmin
+from grete.cluster.zookeeper.broker import ZkBroker
+from grete.cluster.zookeeper.client import ZkClient
+from grete.cluster.zookeeper.producer_ids import ZkProducerIdManager
 from grete.config import BrokerConfig, load_config
 from grete.coordinator.group.coordinator import GroupCoordinator
 from grete.handlers.context import BrokerEndpoint, BrokerServices
@@ -56,6 +60,7 @@ class Broker:
         self._services: BrokerServices | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self._zk_broker: ZkBroker | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -64,25 +69,64 @@ class Broker:
         log_dir = Path(cfg.log_dirs.split(",")[0]).resolve()
         log_dir.mkdir(parents=True, exist_ok=True)
         node_id = cfg.broker_id
-        metadata = MetadataStore.open(log_dir, cfg.cluster_id)
-        _write_meta_properties(log_dir, node_id, metadata.cluster_id)
         logs = LogManager.open(log_dir, cfg.log_config(), self.clock)
         replicas = ReplicaManager(logs, self.clock, node_id)
+        if cfg.zookeeper_connect:
+            services = self._cluster_services(log_dir, replicas)
+        else:
+            services = self._local_services(log_dir, replicas)
+        listeners = [
+            ListenerSpec(e.name, e.host, e.port, e.security_protocol) for e in cfg.listener_endpoints()
+        ]
+        limits = NetworkLimits(
+            max_frame_bytes=cfg.socket_request_max_bytes,
+            max_pending_per_connection=cfg.queued_max_requests,
+            idle_timeout_ms=cfg.connections_max_idle_ms,
+        )
+        server = SocketServer(listeners, Dispatcher(services), limits, self.clock)
+        await server.start()
+        services.endpoints = _advertised(cfg, server, node_id)
+        advertised = {name: (e.host, e.port) for name, e in services.endpoints.items()}
+        if self._zk_broker is not None:
+            try:
+                await self._zk_broker.start(advertised, next(iter(services.endpoints)))
+            except BaseException:
+                await server.shutdown()
+                replicas.shutdown()
+                raise
+            services.cluster_id = self._zk_broker.cluster_id
+            _write_meta_properties(log_dir, node_id, services.cluster_id)
+        elif isinstance(services.cluster, LocalCluster):
+            services.cluster.advertise(advertised)
+        self._server, self._services = server, services
+        self._tasks.append(asyncio.create_task(self._checkpoint_loop(), name="checkpoint"))
+        if services.groups_available:
+            self._tasks.append(asyncio.create_task(self._offsets_expiry_loop(), name="offsets-expiry"))
+        if cfg.log_flush_scheduler_interval_ms < LONG_MAX:
+            self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
+        log.info(
+            "Grete broker %d started (cluster %s%s), log dir %s, listening on %s",
+            node_id, services.cluster_id, ", ZooKeeper " + cfg.zookeeper_connect if cfg.zookeeper_connect else "",
+            log_dir, self.bootstrap_servers,
+        )
+
+    def _local_services(self, log_dir: Path, replicas: ReplicaManager) -> BrokerServices:
+        """A single node: metadata embedded in the log dir, this broker leads everything."""
+        cfg = self.config
+        node_id = cfg.broker_id
+        metadata = MetadataStore.open(log_dir, cfg.cluster_id)
+        _write_meta_properties(log_dir, node_id, metadata.cluster_id)
         controller = Controller(cfg, metadata, replicas, node_id)
         controller.load()
         groups = GroupCoordinator(cfg, controller, replicas, self.clock)
         groups.load_if_present()
-        cluster = LocalCluster(node_id, cfg.broker_rack)
-        listeners = [
-            ListenerSpec(e.name, e.host, e.port, e.security_protocol) for e in cfg.listener_endpoints()
-        ]
-        services = BrokerServices(
+        return BrokerServices(
             config=cfg,
             node_id=node_id,
             cluster_id=metadata.cluster_id,
             endpoints={},
             metadata=metadata,
-            cluster=cluster,
+            cluster=LocalCluster(node_id, cfg.broker_rack),
             controller=controller,
             admin=LocalAdmin(controller),
             replicas=replicas,
@@ -92,23 +136,33 @@ class Broker:
             clock=self.clock,
             log_dir=str(log_dir),
         )
-        limits = NetworkLimits(
-            max_frame_bytes=cfg.socket_request_max_bytes,
-            max_pending_per_connection=cfg.queued_max_requests,
-            idle_timeout_ms=cfg.connections_max_idle_ms,
+
+    def _cluster_services(self, log_dir: Path, replicas: ReplicaManager) -> BrokerServices:
+        """A cluster member: ZooKeeper holds the metadata; roles follow partition states."""
+        cfg = self.config
+        assert cfg.zookeeper_connect is not None
+        zk = ZkClient(
+            cfg.zookeeper_connect,
+            session_timeout_ms=cfg.zookeeper_session_timeout_ms,
+            connection_timeout_ms=cfg.zookeeper_connection_timeout_ms or cfg.zookeeper_session_timeout_ms,
         )
-        server = SocketServer(listeners, Dispatcher(services), limits, self.clock)
-        await server.start()
-        services.endpoints = _advertised(cfg, server, node_id)
-        cluster.advertise({name: (e.host, e.port) for name, e in services.endpoints.items()})
-        self._server, self._services = server, services
-        self._tasks.append(asyncio.create_task(self._checkpoint_loop(), name="checkpoint"))
-        self._tasks.append(asyncio.create_task(self._offsets_expiry_loop(), name="offsets-expiry"))
-        if cfg.log_flush_scheduler_interval_ms < LONG_MAX:
-            self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
-        log.info(
-            "Grete broker %d started (cluster %s), log dir %s, listening on %s",
-            node_id, metadata.cluster_id, log_dir, self.bootstrap_servers,
+        node = self._zk_broker = ZkBroker(cfg, zk, replicas, local_cluster_id=_read_cluster_id(log_dir))
+        return BrokerServices(
+            config=cfg,
+            node_id=cfg.broker_id,
+            cluster_id="",
+            endpoints={},
+            metadata=node.view,
+            cluster=node.view,
+            controller=None,
+            admin=ZkAdmin(zk, node.view, cfg),
+            replicas=replicas,
+            fetch_sessions=FetchSessionCache(cfg.max_incremental_fetch_session_cache_slots, self.clock),
+            producer_ids=ZkProducerIdManager(zk, cfg.broker_id),
+            groups=GroupCoordinator(cfg, None, replicas, self.clock),
+            clock=self.clock,
+            log_dir=str(log_dir),
+            groups_available=False,
         )
 
     async def stop(self) -> None:
@@ -117,9 +171,13 @@ class Broker:
             return
         server, services = self._server, self._services
         self._server = None
+        if self._zk_broker is not None:
+            await self._zk_broker.controlled_shutdown_if_enabled()
         services.replicas.purgatory.shutdown()
         services.groups.shutdown()
         await server.shutdown()
+        if self._zk_broker is not None:
+            await self._zk_broker.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -185,6 +243,19 @@ def _advertised(cfg: BrokerConfig, server: SocketServer, node_id: int) -> dict[s
             host = bound[0] if bound[0] not in ("0.0.0.0", "::") else "127.0.0.1"
         endpoints[e.name] = BrokerEndpoint(node_id, host, port, cfg.broker_rack)
     return endpoints
+
+
+def _read_cluster_id(log_dir: Path) -> str | None:
+    """The cluster id in meta.properties, if this log dir already belongs to a cluster."""
+    try:
+        text = (log_dir / "meta.properties").read_text("utf-8")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "cluster.id" and value.strip():
+            return value.strip()
+    return None
 
 
 def _write_meta_properties(log_dir: Path, node_id: int, cluster_id: str) -> None:

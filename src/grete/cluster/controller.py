@@ -26,6 +26,17 @@ log = logging.getLogger("grete.cluster")
 MAX_PARTITIONS = 100_000
 
 
+def partition_settings(topic: TopicMetadata, config: BrokerConfig) -> PartitionSettings:
+    """What a partition's request paths need of its topic's configs and the broker's."""
+    resolved = TopicConfig.resolve(topic.configs, config)
+    return PartitionSettings(
+        max_message_bytes=resolved.max_message_bytes,
+        log_append_time=resolved.message_timestamp_type == "LogAppendTime",
+        log_config=resolved.log_config(),
+        min_insync_replicas=resolved.min_insync_replicas,
+    )
+
+
 class AdminError(Exception):
     """An admin request refused; ``kind`` names the Kafka error (handlers map it to a code)."""
 
@@ -65,12 +76,7 @@ class Controller:
             self._host(topic)
 
     def settings_for(self, topic: TopicMetadata) -> PartitionSettings:
-        resolved = TopicConfig.resolve(topic.configs, self.config)
-        return PartitionSettings(
-            max_message_bytes=resolved.max_message_bytes,
-            log_append_time=resolved.message_timestamp_type == "LogAppendTime",
-            log_config=resolved.log_config(),
-        )
+        return partition_settings(topic, self.config)
 
     def _host(self, topic: TopicMetadata, first: int = 0) -> None:
         settings = self.settings_for(topic)

@@ -44,7 +44,7 @@ class MetadataStore:
     def open(cls, log_dir: Path, cluster_id: str | None = None) -> MetadataStore:
         path = log_dir / METADATA_FILE
         if not path.exists():
-            store = cls(path, cluster_id or _new_cluster_id(), {}, 0)
+            store = cls(path, cluster_id or new_cluster_id(), {}, 0)
             store._persist()
             return store
         doc = json.loads(path.read_text("utf-8"))
@@ -145,7 +145,7 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
-def _new_cluster_id() -> str:
+def new_cluster_id() -> str:
     # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
     import base64
 

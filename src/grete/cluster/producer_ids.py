@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from grete.cluster.metadata import MetadataStore
+
+
+class ProducerIds(Protocol):
+    """Unique producer ids: the embedded store's blocks, or ZooKeeper's in a cluster."""
+
+    async def next_id(self) -> int: ...
 
 BLOCK_SIZE = 1000
 
@@ -17,7 +25,7 @@ class ProducerIdManager:
         self._next = 0
         self._end = 0
 
-    def next_id(self) -> int:
+    async def next_id(self) -> int:
         if self._next >= self._end:
             self._next = self._store.allocate_producer_ids(self._block_size)
             self._end = self._next + self._block_size

@@ -11,6 +11,7 @@ from grete.handlers import (  # noqa: F401 - imported for their registrations
     groups,
     list_offsets,
     metadata,
+    offset_for_leader_epoch,
     offsets,
     produce,
     producer_id,

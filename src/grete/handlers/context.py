@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from grete.clock import Clock
     from grete.cluster.controller import Controller, TopicAdmin
     from grete.cluster.image import ClusterView, TopicCatalog
-    from grete.cluster.producer_ids import ProducerIdManager
+    from grete.cluster.producer_ids import ProducerIds
     from grete.config import BrokerConfig
     from grete.coordinator.group.coordinator import GroupCoordinator
     from grete.partition.fetch_session import FetchSessionCache
@@ -41,10 +41,12 @@ class BrokerServices:
     admin: TopicAdmin
     replicas: ReplicaManager
     fetch_sessions: FetchSessionCache
-    producer_ids: ProducerIdManager
+    producer_ids: ProducerIds
     groups: GroupCoordinator
     clock: Clock
     log_dir: str
+    # Cluster mode has no group coordinator yet: group APIs answer COORDINATOR_NOT_AVAILABLE.
+    groups_available: bool = True
 
     def endpoint_for(self, listener: str) -> BrokerEndpoint:
         return self.endpoints.get(listener) or next(iter(self.endpoints.values()))

@@ -10,6 +10,7 @@ from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
 from grete.partition.delayed_fetch import DelayedFetch
+from grete.partition.partition import Partition
 from grete.partition.fetch_session import (
     FetchPlan,
     PartitionFetchState,
@@ -51,7 +52,10 @@ def _requested(ctx: RequestContext, request: Any) -> tuple[list[tuple[TopicParti
         else:
             name, topic_id = topic.topic, None
         for p in topic.partitions:
-            state = PartitionFetchState(p.fetch_offset, p.partition_max_bytes, topic_id)
+            state = PartitionFetchState(
+                p.fetch_offset, p.partition_max_bytes, topic_id,
+                current_leader_epoch=getattr(p, "current_leader_epoch", -1),
+            )
             requested.append((TopicPartition(name, p.partition), state))
     return requested, unknown
 
@@ -70,8 +74,32 @@ def _forgotten(ctx: RequestContext, request: Any) -> list[TopicPartition]:
     return forgotten
 
 
-def _read_all(ctx: RequestContext, plan: FetchPlan, max_bytes: int) -> tuple[list[PartitionResult], int]:
-    """Read every planned partition within the byte limits; returns results and bytes read."""
+def replica_id_of(request: Any) -> int:
+    """The fetching follower's broker id (v15+ in replica_state), or -1 for a consumer."""
+    state = getattr(request, "replica_state", None)
+    if state is not None:
+        return int(state.replica_id)
+    return int(getattr(request, "replica_id", -1))
+
+
+def leader_epoch_error(partition: Partition, current_leader_epoch: int) -> ErrorCode | None:
+    """Kafka's checks of a request's leader epoch against the partition's (KIP-320)."""
+    if not partition.is_leader:
+        return ErrorCode.not_leader_or_follower
+    if current_leader_epoch < 0:
+        return None
+    if current_leader_epoch < partition.leader_epoch:
+        return ErrorCode.fenced_leader_epoch
+    if current_leader_epoch > partition.leader_epoch:
+        return ErrorCode.unknown_leader_epoch
+    return None
+
+
+def _read_all(
+    ctx: RequestContext, plan: FetchPlan, max_bytes: int, replica: int = -1
+) -> tuple[list[PartitionResult], int]:
+    """Read every planned partition within the byte limits; returns results and bytes read.
+    A follower (`replica` >= 0) reads up to the log end and reports its position."""
     results: list[PartitionResult] = []
     remaining = max_bytes
     total = 0
@@ -83,6 +111,12 @@ def _read_all(ctx: RequestContext, plan: FetchPlan, max_bytes: int) -> tuple[lis
             code = ErrorCode.unknown_topic_id if state.topic_id is not None else ErrorCode.unknown_topic_or_partition
             results.append(PartitionResult(tp, state.topic_id, code, state=state))
             continue
+        refused = leader_epoch_error(partition, state.current_leader_epoch)
+        if refused is not None:
+            results.append(PartitionResult(tp, state.topic_id, refused, state=state))
+            continue
+        if replica >= 0 and partition.update_follower(replica, state.fetch_offset):
+            ctx.services.replicas.isr_candidate(partition, replica)
         offsets = partition.offsets()
         result = PartitionResult(
             tp, state.topic_id, ErrorCode.none,
@@ -92,7 +126,10 @@ def _read_all(ctx: RequestContext, plan: FetchPlan, max_bytes: int) -> tuple[lis
         limit = min(state.max_bytes, remaining)
         try:
             if limit > 0 or first_with_data:
-                read = partition.read(state.fetch_offset, max(limit, 0), min_one_batch=first_with_data)
+                read = partition.read(
+                    state.fetch_offset, max(limit, 0), min_one_batch=first_with_data,
+                    up_to_log_end=replica >= 0,
+                )
                 result.records = read.records
         except Exception as exc:  # noqa: BLE001 - mapped to a per-partition error code
             result.error = error_code_for(exc)
@@ -151,16 +188,19 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
     max_bytes = getattr(request, "max_bytes", 2**31 - 1)
     fetch_max = ctx.services.config.fetch_max_bytes
     max_bytes = min(max_bytes, fetch_max) if max_bytes > 0 else fetch_max
-    results, total = _read_all(ctx, plan, max_bytes)
+    replica = replica_id_of(request)
+    results, total = _read_all(ctx, plan, max_bytes, replica)
     max_wait_ms = to_millis(request.max_wait)
     has_error = any(r.error != ErrorCode.none for r in results) or bool(unknown)
     if total < request.min_bytes and max_wait_ms > 0 and not has_error and plan.partitions:
-        delayed = DelayedFetch((tp for tp, _ in plan.partitions), request.min_bytes, total)
+        delayed = DelayedFetch(
+            (tp for tp, _ in plan.partitions), request.min_bytes, total, replica=replica >= 0
+        )
         purgatory = ctx.services.replicas.purgatory
         purgatory.watch(delayed)
         try:
             await delayed.wait(max_wait_ms / 1000.0)
         finally:
             purgatory.unwatch(delayed)
-        results, total = _read_all(ctx, plan, max_bytes)
+        results, total = _read_all(ctx, plan, max_bytes, replica)
     return _response(ctx, plan, results + unknown)

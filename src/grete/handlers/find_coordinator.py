@@ -20,6 +20,8 @@ BATCHED_KEYS_FROM = 4
 
 def _lookup(ctx: RequestContext, key_type: int) -> tuple[ErrorCode, str | None, int, str, int]:
     """(error, message, node id, host, port) of the coordinator for a key of ``key_type``."""
+    if key_type == GROUP and not ctx.services.groups_available:
+        return ErrorCode.coordinator_not_available, "no group coordinator in cluster mode yet", -1, "", -1
     if key_type == GROUP:
         endpoint = ctx.services.endpoint_for(ctx.connection.listener)
         return ErrorCode.none, None, endpoint.node_id, endpoint.host, endpoint.port

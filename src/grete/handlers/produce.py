@@ -6,11 +6,14 @@ one connection are appended in the order they arrived.
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
+from grete.partition.partition import NotLeader, Partition
 from grete.protocol import ApiKey, ErrorCode, RequestHeader, parse_header
 from grete.protocol.produce_request import (
     PartitionProduceData,
@@ -30,13 +33,30 @@ def _partition_response(ctx: RequestContext, index: int, error: ErrorCode, **fie
     )
 
 
-def _produce_partition(ctx: RequestContext, topic: str, data: PartitionProduceData) -> Any:
+@dataclass(slots=True)
+class _Pending:
+    """An acks=all append waiting for the ISR to have it (a delayed produce)."""
+
+    partition: Partition
+    required_offset: int
+    response_fields: dict[str, Any]
+
+
+def _produce_partition(ctx: RequestContext, topic: str, data: PartitionProduceData, acks: int) -> Any:
     replicas = ctx.services.replicas
     partition = replicas.get(topic, data.index)
     if partition is None:
         return _partition_response(ctx, data.index, ErrorCode.unknown_topic_or_partition)
+    if not partition.is_leader:
+        return _partition_response(ctx, data.index, ErrorCode.not_leader_or_follower)
     if data.records is None:
         return _partition_response(ctx, data.index, ErrorCode.invalid_record)
+    min_isr = partition.settings.min_insync_replicas
+    if acks == -1 and len(partition.isr) < min_isr:
+        return _partition_response(
+            ctx, data.index, ErrorCode.not_enough_replicas,
+            error_message=f"{len(partition.isr)} in-sync replicas, min.insync.replicas is {min_isr}",
+        )
     try:
         info = replicas.append(partition, data.records)
     except Exception as exc:  # noqa: BLE001 - each failure maps to this partition's error code
@@ -44,14 +64,27 @@ def _produce_partition(ctx: RequestContext, topic: str, data: PartitionProduceDa
             ctx, data.index, error_code_for(exc), error_message=str(exc),
             log_start_offset=partition.log.log_start_offset,
         )
-    return _partition_response(
-        ctx,
-        data.index,
-        ErrorCode.none,
-        base_offset=info.first_offset,
-        log_append_time=info.log_append_time,
-        log_start_offset=info.log_start_offset,
-    )
+    fields = {"base_offset": info.first_offset, "log_append_time": info.log_append_time,
+              "log_start_offset": info.log_start_offset}
+    if acks == -1 and partition.high_watermark <= info.last_offset:
+        return _Pending(partition, info.last_offset + 1, fields)
+    return _partition_response(ctx, data.index, ErrorCode.none, **fields)
+
+
+async def _complete(ctx: RequestContext, index: int, pending: _Pending, deadline: float) -> Any:
+    """acks=all: answer once the high watermark passes the batch, as Kafka's DelayedProduce."""
+    partition = pending.partition
+    try:
+        async with asyncio.timeout_at(deadline):
+            await partition.wait_for_high_watermark(pending.required_offset)
+    except TimeoutError:
+        return _partition_response(ctx, index, ErrorCode.request_timed_out, **pending.response_fields)
+    except NotLeader:
+        return _partition_response(ctx, index, ErrorCode.not_leader_or_follower)
+    if len(partition.isr) < partition.settings.min_insync_replicas:
+        # Replicated, but the ISR shrank below the minimum meanwhile: Kafka's answer.
+        return _partition_response(ctx, index, ErrorCode.not_enough_replicas_after_append)
+    return _partition_response(ctx, index, ErrorCode.none, **pending.response_fields)
 
 
 def _legacy_version(frame: bytearray, header: RequestHeader) -> bytes:
@@ -67,14 +100,25 @@ def _legacy_version(frame: bytearray, header: RequestHeader) -> bytes:
 @handles(ApiKey.PRODUCE, 3, 11, decoder=decode_produce_request, advertised_min=0, legacy_error=_legacy_version)
 async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Any:
     acks = request.acks
-    responses = []
+    produced: list[tuple[str, list[Any]]] = []
+    waiting = False
     for topic in request.topic_data:
         if acks not in VALID_ACKS:
             parts = [_partition_response(ctx, d.index, ErrorCode.invalid_required_acks) for d in topic.partition_data]
         else:
-            parts = [_produce_partition(ctx, topic.name, d) for d in topic.partition_data]
-        responses.append(ctx.schema.make("TopicProduceResponse", name=topic.name, partition_responses=parts))
+            parts = [_produce_partition(ctx, topic.name, d, acks) for d in topic.partition_data]
+            waiting = waiting or any(isinstance(p, _Pending) for p in parts)
+        produced.append((topic.name, parts))
     if acks == 0:
         return None  # acks=0: the client expects no response at all
-    # Single node: the leader is the whole ISR, so acks=all is satisfied once appended.
+    if waiting:  # every append is done: now wait, so pipelined requests keep their order
+        deadline = asyncio.get_running_loop().time() + max(request.timeout_ms, 0) / 1000
+        for _, parts in produced:
+            for i, part in enumerate(parts):
+                if isinstance(part, _Pending):
+                    parts[i] = await _complete(ctx, part.partition.tp.partition, part, deadline)
+    responses = [
+        ctx.schema.make("TopicProduceResponse", name=name, partition_responses=parts)
+        for name, parts in produced
+    ]
     return ctx.schema.response(responses=responses, throttle_time=0)

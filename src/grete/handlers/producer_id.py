@@ -18,5 +18,5 @@ async def handle_init_producer_id(ctx: RequestContext, request: Any) -> Any:
                           producer_id=-1, producer_epoch=-1)
     # As in Kafka, an idempotent producer always gets a fresh id, even when it names its
     # current id and epoch (KIP-360): it bumps its epoch itself, without the broker.
-    producer_id = ctx.services.producer_ids.next_id()
+    producer_id = await ctx.services.producer_ids.next_id()
     return s.response(throttle_time=0, error_code=ErrorCode.none, producer_id=producer_id, producer_epoch=0)

@@ -41,6 +41,7 @@ class PartitionFetchState:
     high_watermark: int = -1
     log_start_offset: int = -1
     last_stable_offset: int = -1
+    current_leader_epoch: int = -1  # the fetcher's view of the leader epoch; -1: not checked
 
 
 @dataclass(slots=True)
@@ -112,6 +113,7 @@ class FetchSessionCache:
             else:
                 existing.fetch_offset = state.fetch_offset
                 existing.max_bytes = state.max_bytes
+                existing.current_leader_epoch = state.current_leader_epoch
                 existing.topic_id = state.topic_id
         session.epoch = _next_epoch(epoch)
         self._touch(session)

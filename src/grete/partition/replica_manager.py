@@ -6,7 +6,7 @@ import base64
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from grete.clock import Clock
@@ -60,6 +60,7 @@ class ReplicaManager:
         self.logs = logs
         self.clock = clock
         self.local_id = local_id
+        self.on_isr_candidate: Callable[[Partition, int], None] | None = None
         self.purgatory = FetchPurgatory()
         self._partitions: dict[TopicPartition, Partition] = {}
         self._by_topic: dict[str, dict[int, Partition]] = {}
@@ -131,6 +132,11 @@ class ReplicaManager:
         if not info.duplicate:
             self.purgatory.on_append(partition.tp, len(records))
         return info
+
+    def isr_candidate(self, partition: Partition, replica: int) -> None:
+        """A follower caught up with the leader: the cluster runtime adds it to the ISR."""
+        if self.on_isr_candidate is not None:
+            self.on_isr_candidate(partition, replica)
 
     def _on_commit(self, partition: Partition, nbytes: int) -> None:
         self.purgatory.on_commit(partition.tp, nbytes)

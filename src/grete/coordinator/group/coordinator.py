@@ -81,9 +81,11 @@ class OffsetCommitEntry:
 
 
 class GroupCoordinator:
-    def __init__(self, config: BrokerConfig, controller: Controller, replicas: ReplicaManager, clock: Clock) -> None:
+    def __init__(
+        self, config: BrokerConfig, controller: Controller | None, replicas: ReplicaManager, clock: Clock
+    ) -> None:
         self._config = config
-        self._controller = controller
+        self._embedded = controller  # None in cluster mode, which has no group coordinator yet
         self._clock = clock
         self._log = GroupLog(replicas, clock)
         self._group_config = ClassicGroupConfig(
@@ -101,6 +103,12 @@ class GroupCoordinator:
             heartbeat_interval_ms=config.group_consumer_heartbeat_interval_ms,
         ), write=self._write_consumer_group)
         self._loaded = False
+
+    @property
+    def _controller(self) -> Controller:
+        if self._embedded is None:
+            raise RuntimeError("cluster mode has no group coordinator yet")
+        return self._embedded
 
     # -- loading ---------------------------------------------------------------------------
 
