@@ -163,6 +163,7 @@ class Broker:
             clock=self.clock,
             log_dir=str(log_dir),
             groups_available=False,
+            cluster_controller=node.controller,
         )
 
     async def stop(self) -> None:

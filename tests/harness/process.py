@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Self
 
@@ -244,18 +245,96 @@ class BrokerProcess(ServerProcess):
     """A Grete broker: `python -m grete serve` on 127.0.0.1:port with its log dir in data_dir.
 
     extra_args are appended verbatim to the `serve` command line (config overrides).
+    For cluster mode, zookeeper_connect and broker_id add `--zookeeper` and `--broker-id`,
+    rack adds `--override broker.rack=...` and overrides one `--override key=value` each;
+    all of them come before extra_args, and none is added when left unset.
     The working tree's src/ is put first on PYTHONPATH so the code under test is what runs.
+    pause()/resume() freeze the broker with SIGSTOP/SIGCONT; stop() resumes it first.
     """
 
     name = "grete"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *extra_args: str,
+        port: int | None = None,
+        log_path: Path | None = None,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 15.0,
+        env: dict[str, str] | None = None,
+        zookeeper_connect: str | None = None,
+        broker_id: int | None = None,
+        rack: str | None = None,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            data_dir,
+            *extra_args,
+            port=port,
+            log_path=log_path,
+            start_timeout=start_timeout,
+            stop_timeout=stop_timeout,
+            env=env,
+        )
+        self.zookeeper_connect = zookeeper_connect
+        self.broker_id = broker_id
+        self.rack = rack
+        self.overrides = dict(overrides or {})
+        self._paused = False
 
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "grete", "serve",
             "--listeners", f"PLAINTEXT://{HOST}:{self.port}",
             "--log-dirs", str(self.data_dir),
+            *self.cluster_args(),
             *self.extra_args,
         ]  # fmt: skip
+
+    def cluster_args(self) -> list[str]:
+        """The cluster-mode part of the command line; empty for a single node."""
+        args: list[str] = []
+        if self.zookeeper_connect is not None:
+            args += ["--zookeeper", self.zookeeper_connect]
+        if self.broker_id is not None:
+            args += ["--broker-id", str(self.broker_id)]
+        settings = dict(self.overrides)
+        if self.rack is not None:
+            settings["broker.rack"] = self.rack
+        for key, value in settings.items():
+            args += ["--override", f"{key}={value}"]
+        return args
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def start(self) -> Self:
+        self._paused = False
+        return super().start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the broker keeps its sockets and sessions but does nothing until resume()."""
+        if not self.running:
+            raise RuntimeError(f"{self.name} is not running")
+        os.kill(self.pid, signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        """SIGCONT after pause(); a no-op when not paused."""
+        if self._paused and self.running:
+            os.kill(self.pid, signal.SIGCONT)
+        self._paused = False
+
+    def stop(self, *, check: bool = False) -> int:
+        # A stopped process leaves SIGTERM pending: wake it, so it can shut down.
+        self.resume()
+        return super().stop(check=check)
+
+    def kill(self) -> None:
+        super().kill()  # SIGKILL works on a stopped process too
+        self._paused = False
 
     def environment(self) -> dict[str, str]:
         # GRETE_* settings in the caller's shell must not change the broker under test;

@@ -9,6 +9,7 @@ from grete.handlers import (  # noqa: F401 - imported for their registrations
     find_coordinator,
     group_admin,
     groups,
+    leaders,
     list_offsets,
     metadata,
     offset_for_leader_epoch,

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from grete.cluster.controller import Controller, TopicAdmin
     from grete.cluster.image import ClusterView, TopicCatalog
     from grete.cluster.producer_ids import ProducerIds
+    from grete.cluster.zookeeper.controller import ZkController
     from grete.config import BrokerConfig
     from grete.coordinator.group.coordinator import GroupCoordinator
     from grete.partition.fetch_session import FetchSessionCache
@@ -47,6 +48,7 @@ class BrokerServices:
     log_dir: str
     # Cluster mode has no group coordinator yet: group APIs answer COORDINATOR_NOT_AVAILABLE.
     groups_available: bool = True
+    cluster_controller: ZkController | None = None  # cluster mode: this broker's controller role
 
     def endpoint_for(self, listener: str) -> BrokerEndpoint:
         return self.endpoints.get(listener) or next(iter(self.endpoints.values()))

@@ -99,6 +99,17 @@ class ReplicaManager:
             self.purgatory.wake_all(tp)
         self.logs.delete_many((topic, index) for index in indexes)
 
+    def remove_partition(self, tp: TopicPartition) -> None:
+        """Stop hosting one partition (reassigned away) and delete its log."""
+        if self._partitions.pop(tp, None) is None:
+            return
+        by_topic = self._by_topic.get(tp.topic, {})
+        by_topic.pop(tp.partition, None)
+        if not by_topic:
+            self._by_topic.pop(tp.topic, None)
+        self.purgatory.wake_all(tp)
+        self.logs.delete_many([(tp.topic, tp.partition)])
+
     def remove_stray_logs(self, expected: dict[TopicPartition, uuid.UUID]) -> list[TopicPartition]:
         """Delete logs on disk that the metadata does not know, or whose recorded topic id
         is another topic's (a deletion interrupted by a crash). Called at start-up."""

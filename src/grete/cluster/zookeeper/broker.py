@@ -189,8 +189,11 @@ class ZkBroker:
         for index, replicas in sorted(assignment.partitions.items()):
             tp = TopicPartition(name, index)
             if self.local_id not in replicas.replicas and self.local_id not in replicas.adding_replicas:
-                if index in hosted:
-                    self.fetchers.unfollow(tp)  # reassigned away (the log goes with a later issue)
+                if index in hosted:  # reassigned away
+                    self.fetchers.unfollow(tp)
+                    self._leaders.discard(tp)
+                    self.replicas.remove_partition(tp)
+                    log.info("%s: no longer a replica here; log deleted", tp)
                 continue
             stored = self.view.partition_state(name, index)
             if stored is None:

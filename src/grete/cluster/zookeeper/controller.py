@@ -38,11 +38,13 @@ from grete.cluster.zookeeper.client import (
     ZkClient,
     ZkError,
 )
-from grete.cluster.zookeeper.view import ZkClusterView
+from grete.cluster.zookeeper.view import StoredState, ZkClusterView
 from grete.cluster.zookeeper.znodes import (
     NO_LEADER,
     ControllerRegistration,
     PartitionState,
+    ReplicaAssignment,
+    TopicAssignment,
     decode_controller_epoch,
     encode_controller_epoch,
 )
@@ -197,6 +199,8 @@ class ZkController:
                 new = self._after_failures(stored.state, replicas.replicas)
                 if new is not None:
                     await self._write_state(topic, partition, new, stored.version)
+                elif replicas.adding_replicas or replicas.removing_replicas:
+                    await self._maybe_complete_reassignment(topic, partition, replicas, stored)
 
     def _after_failures(self, state: PartitionState, replicas: Sequence[int]) -> PartitionState | None:
         """The state a partition needs given who is alive now; None if it needs no change."""
@@ -279,6 +283,112 @@ class ZkController:
             new = PartitionState(preferred, state.leader_epoch + 1, state.isr, self.epoch)
             done = await self._write_state(topic, partition, new, stored.version)
             results[(topic, partition)] = None if done else "preferred_leader_not_available"
+        return results
+
+    # -- reassignment (KIP-455) ----------------------------------------------------------------
+
+    async def reassign(self, topic: str, partition: int, target: Sequence[int] | None) -> tuple[str, str] | None:
+        """Start (or, with None, cancel) moving a partition to `target` replicas. The new
+        replicas join as followers; once all are in sync the controller finishes the move
+        (`_maybe_complete_reassignment`). Returns None or (Kafka error name, message)."""
+        assignment = self._view.assignment(topic)
+        if assignment is None or partition not in assignment.partitions:
+            return "unknown_topic_or_partition", f"{topic}-{partition} does not exist"
+        current = assignment.partitions[partition]
+        original = tuple(r for r in current.replicas if r not in current.adding_replicas)
+        moving = bool(current.adding_replicas or current.removing_replicas)
+        if target is None:
+            if not moving:
+                return "no_reassignment_in_progress", f"{topic}-{partition} is not being reassigned"
+            new = ReplicaAssignment(original)
+        else:
+            wanted = tuple(target)
+            if not wanted or len(set(wanted)) != len(wanted):
+                return "invalid_replica_assignment", f"replicas {list(wanted)} are empty or repeat a broker"
+            dead = [r for r in wanted if not self._view.is_alive(r)]
+            if dead:
+                return "invalid_replica_assignment", f"brokers {dead} are not alive"
+            if wanted == original and not moving:
+                return None
+            replicas = wanted + tuple(r for r in original if r not in wanted)
+            new = ReplicaAssignment(
+                replicas,
+                adding_replicas=tuple(r for r in wanted if r not in original),
+                removing_replicas=tuple(r for r in original if r not in wanted),
+            )
+        await self._write_assignment(topic, {partition: new})
+        log.info("%s-%d: reassignment %s", topic, partition, "cancelled" if target is None else f"to {list(target)}")
+        self._wake.set()
+        return None
+
+    async def _maybe_complete_reassignment(
+        self, topic: str, partition: int, replicas: ReplicaAssignment, stored: StoredState
+    ) -> None:
+        target = tuple(r for r in replicas.replicas if r not in replicas.removing_replicas)
+        state = stored.state
+        if not all(r in state.isr for r in target):
+            return  # the new replicas are still catching up
+        leader = state.leader
+        if leader not in target:
+            candidates = [r for r in target if r in state.isr and self._view.is_alive(r)]
+            if not candidates:
+                return
+            leader = candidates[0]
+        isr = tuple(r for r in state.isr if r in target)
+        if leader != state.leader or isr != state.isr:
+            new_state = PartitionState(leader, state.leader_epoch + 1, isr, self.epoch)
+            if not await self._write_state(topic, partition, new_state, stored.version):
+                return
+        await self._write_assignment(topic, {partition: ReplicaAssignment(target)})
+        log.info("%s-%d: reassignment to %s complete", topic, partition, list(target))
+
+    async def _write_assignment(self, topic: str, changed: dict[int, ReplicaAssignment]) -> None:
+        found = await self._zk.get(paths.topic_path(topic))
+        if found is None:
+            raise NoNode(paths.topic_path(topic))
+        current = TopicAssignment.decode(found[0])
+        partitions = dict(current.partitions)
+        partitions.update(changed)
+        try:
+            await self._zk.multi([
+                CheckVersion(paths.CONTROLLER_EPOCH, self._epoch_version),
+                SetDataOp(paths.topic_path(topic), TopicAssignment(partitions, current.topic_id).encode(), found[1].version),
+            ])
+        except TransactionFailed as exc:
+            self._fenced(exc)
+            raise BadVersion(f"{topic} changed meanwhile") from None
+
+    def ongoing_reassignments(self) -> dict[tuple[str, int], ReplicaAssignment]:
+        found: dict[tuple[str, int], ReplicaAssignment] = {}
+        for topic in self._view.assigned_topics():
+            assignment = self._view.assignment(topic)
+            for p, r in (assignment.partitions.items() if assignment is not None else ()):
+                if r.adding_replicas or r.removing_replicas:
+                    found[(topic, p)] = r
+        return found
+
+    async def elect_unclean_leaders(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str | None]:
+        """ElectLeaders with election type UNCLEAN: a leaderless partition takes any live replica."""
+        results: dict[tuple[str, int], str | None] = {}
+        for topic, partition in partitions:
+            assignment = self._view.assignment(topic)
+            stored = self._view.partition_state(topic, partition)
+            if assignment is None or stored is None or partition not in assignment.partitions:
+                results[(topic, partition)] = "unknown_topic_or_partition"
+                continue
+            state = stored.state
+            if state.leader != NO_LEADER and self._view.is_alive(state.leader):
+                results[(topic, partition)] = "election_not_needed"
+                continue
+            live = [r for r in assignment.partitions[partition].replicas if self._view.is_alive(r)]
+            if not live:
+                results[(topic, partition)] = "eligible_leaders_not_available"
+                continue
+            in_sync = [r for r in live if r in state.isr]
+            leader = (in_sync or live)[0]
+            isr = tuple(in_sync) if in_sync else (leader,)
+            done = await self._write_state(topic, partition, PartitionState(leader, state.leader_epoch + 1, isr, self.epoch), stored.version)
+            results[(topic, partition)] = None if done else "eligible_leaders_not_available"
         return results
 
     async def _delete_marked_topics(self) -> None:
