@@ -14,7 +14,7 @@ DATA_DIR   ?= ./data
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test system-deps bench
+.PHONY: install run cluster test system-deps bench
 
 install: $(INSTALLED)
 
@@ -27,6 +27,10 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 
 run: install
 	$(BIN)/grete serve --listeners $(LISTENER) --log-dirs $(DATA_DIR)
+
+# ZooKeeper on 127.0.0.1:2181 and brokers 0-2 on 127.0.0.1:9092-9094, data under $(DATA_DIR).
+cluster: install system-deps
+	$(BIN)/python scripts/run-cluster.py --data $(DATA_DIR)
 
 # Debian packages (kcat, a JDK, ZooKeeper): idempotent, apt-get update only when a package is unknown.
 system-deps:

@@ -25,15 +25,17 @@ from grete.cluster.metadata import MetadataStore
 from grete.cluster.producer_ids import ProducerIdManager
 from grete.cluster.zookeeper.admin import ZkAdmin
 from grete.cluster.zookeeper.broker import ZkBroker
-from grete.cluster.zookeeper.client import ZkClient
+from grete.cluster.zookeeper.client import ZkClient, ZkError
 from grete.cluster.zookeeper.producer_ids import ZkProducerIdManager
 from grete.config import BrokerConfig, load_config
 from grete.coordinator.group.coordinator import GroupCoordinator
+from grete.coordinator.group.group_log import OFFSETS_TOPIC
 from grete.handlers.context import BrokerEndpoint, BrokerServices
 from grete.handlers.dispatcher import Dispatcher
 from grete.network.listener import ListenerSpec, NetworkLimits, SocketServer
 from grete.partition.fetch_session import FetchSessionCache
 from grete.partition.replica_manager import ReplicaManager
+from grete.partition.topic_partition import TopicPartition
 from grete.storage.log_manager import LogManager
 
 log = logging.getLogger("grete")
@@ -92,6 +94,8 @@ class Broker:
                 await self._zk_broker.start(advertised, next(iter(services.endpoints)))
             except BaseException:
                 await server.shutdown()
+                with contextlib.suppress(Exception):
+                    await self._zk_broker.stop()
                 replicas.shutdown()
                 raise
             services.cluster_id = self._zk_broker.cluster_id
@@ -100,8 +104,7 @@ class Broker:
             services.cluster.advertise(advertised)
         self._server, self._services = server, services
         self._tasks.append(asyncio.create_task(self._checkpoint_loop(), name="checkpoint"))
-        if services.groups_available:
-            self._tasks.append(asyncio.create_task(self._offsets_expiry_loop(), name="offsets-expiry"))
+        self._tasks.append(asyncio.create_task(self._offsets_expiry_loop(), name="offsets-expiry"))
         if cfg.log_flush_scheduler_interval_ms < LONG_MAX:
             self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
         log.info(
@@ -118,7 +121,7 @@ class Broker:
         _write_meta_properties(log_dir, node_id, metadata.cluster_id)
         controller = Controller(cfg, metadata, replicas, node_id)
         controller.load()
-        groups = GroupCoordinator(cfg, controller, replicas, self.clock)
+        groups = GroupCoordinator(cfg, metadata, replicas, self.clock, embedded=controller)
         groups.load_if_present()
         return BrokerServices(
             config=cfg,
@@ -147,6 +150,13 @@ class Broker:
             connection_timeout_ms=cfg.zookeeper_connection_timeout_ms or cfg.zookeeper_session_timeout_ms,
         )
         node = self._zk_broker = ZkBroker(cfg, zk, replicas, local_cluster_id=_read_cluster_id(log_dir))
+        groups = GroupCoordinator(cfg, node.view, replicas, self.clock)
+
+        def coordinate(tp: TopicPartition, leads: bool) -> None:
+            if tp.topic == OFFSETS_TOPIC:
+                (groups.load_partition if leads else groups.unload_partition)(tp.partition)
+
+        node.on_leadership = coordinate
         return BrokerServices(
             config=cfg,
             node_id=cfg.broker_id,
@@ -159,10 +169,9 @@ class Broker:
             replicas=replicas,
             fetch_sessions=FetchSessionCache(cfg.max_incremental_fetch_session_cache_slots, self.clock),
             producer_ids=ZkProducerIdManager(zk, cfg.broker_id),
-            groups=GroupCoordinator(cfg, None, replicas, self.clock),
+            groups=groups,
             clock=self.clock,
             log_dir=str(log_dir),
-            groups_available=False,
             cluster_controller=node.controller,
         )
 
@@ -312,7 +321,23 @@ async def _serve(config: BrokerConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await broker.start()
+    # A signal during start-up (e.g. while ZooKeeper is unreachable) stops it too.
+    starting = asyncio.create_task(broker.start())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait((starting, stopping), return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
+        await broker.stop()
+        log.info("stopped during start-up")
+        return 0
+    stopping.cancel()
+    try:
+        starting.result()
+    except ZkError as exc:
+        log.error("cannot start: ZooKeeper: %s", exc)
+        return 1
     try:
         await stop.wait()
         log.info("shutting down")

@@ -89,7 +89,7 @@ class GreteGroup(TyperGroup):
         except _click_exceptions.ClickException as exc:
             print_error(str(exc.format_message()))
             return int(exc.exit_code)
-        except _click_exceptions.Abort:
+        except typer.Abort:
             print_error("aborted")
             return EXIT_FAILURE
         except KafkaException as exc:

@@ -82,7 +82,15 @@ async def handle_consumer_group_describe(ctx: RequestContext, request: Any) -> A
     s = ctx.schema
     described = []
     for group_id in request.group_ids:
-        d = ctx.services.groups.consumer_groups.describe(group_id)
+        not_here = ctx.services.groups.not_here(group_id)
+        d = None if not_here is not None else ctx.services.groups.consumer_groups.describe(group_id)
+        if not_here is not None:
+            described.append(s.make("DescribedGroup", error_code=ErrorCode.not_coordinator,
+                                    error_message="another broker coordinates this group",
+                                    group_id=group_id, group_state="", group_epoch=-1,
+                                    assignment_epoch=-1, assignor_name="", members=[],
+                                    authorized_operations=AUTHORIZED_OPERATIONS_OMITTED))
+            continue
         if d is None:
             described.append(s.make("DescribedGroup", error_code=ErrorCode.group_id_not_found,
                                     error_message=f"group {group_id!r} is not a consumer group",

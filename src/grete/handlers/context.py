@@ -46,8 +46,6 @@ class BrokerServices:
     groups: GroupCoordinator
     clock: Clock
     log_dir: str
-    # Cluster mode has no group coordinator yet: group APIs answer COORDINATOR_NOT_AVAILABLE.
-    groups_available: bool = True
     cluster_controller: ZkController | None = None  # cluster mode: this broker's controller role
 
     def endpoint_for(self, listener: str) -> BrokerEndpoint:

@@ -22,13 +22,6 @@ from grete.protocol import (
 
 log = logging.getLogger("grete.handlers")
 
-# Served by the group coordinator (FindCoordinator answers for itself).
-GROUP_APIS = frozenset({
-    ApiKey.JOIN_GROUP, ApiKey.SYNC_GROUP, ApiKey.HEARTBEAT, ApiKey.LEAVE_GROUP,
-    ApiKey.OFFSET_COMMIT, ApiKey.OFFSET_FETCH, ApiKey.OFFSET_DELETE, ApiKey.LIST_GROUPS,
-    ApiKey.DESCRIBE_GROUPS, ApiKey.DELETE_GROUPS, ApiKey.CONSUMER_GROUP_HEARTBEAT,
-    ApiKey.CONSUMER_GROUP_DESCRIBE,
-})
 
 
 class Dispatcher:
@@ -61,11 +54,6 @@ class Dispatcher:
             raise CloseConnection(
                 f"malformed {ApiKey(header.api_key).name} v{header.api_version} request: {exc}"
             ) from None
-        if not self.services.groups_available and header.api_key in GROUP_APIS:
-            return encode_response(
-                header,
-                error_response(header.api_key, header.api_version, ErrorCode.coordinator_not_available),
-            )
         ctx = RequestContext(
             header, connection, self.services, schema(header.api_key, header.api_version)
         )

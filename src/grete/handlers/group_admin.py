@@ -28,6 +28,14 @@ async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
 async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
     described = []
     for group_id in request.groups:
+        not_here = ctx.services.groups.not_here(group_id)
+        if not_here is not None:
+            described.append(ctx.schema.make(
+                "DescribedGroup", error_code=error_code(not_here), group_id=group_id, group_state="",
+                protocol_type="", protocol_data="", members=[],
+                authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+            ))
+            continue
         d = ctx.services.groups.describe(group_id)
         members = [
             ctx.schema.make("DescribedGroupMember", member_id=m.member_id, group_instance_id=m.group_instance_id,

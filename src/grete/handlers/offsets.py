@@ -34,7 +34,7 @@ async def handle_offset_commit(ctx: RequestContext, request: Any) -> Any:
                 continue
             epoch = getattr(p, "committed_leader_epoch", -1)
             entries[tp] = OffsetCommitEntry(p.committed_offset, None if epoch < 0 else epoch, p.committed_metadata)
-    error = ctx.services.groups.commit_offsets(
+    error = await ctx.services.groups.commit_offsets(
         request.group_id, request.member_id, request.generation_id_or_member_epoch,
         getattr(request, "group_instance_id", None), entries,
         unknown_group=GroupError.GROUP_ID_NOT_FOUND if ctx.version >= 9 else GroupError.ILLEGAL_GENERATION,
@@ -78,16 +78,22 @@ def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, names: tuple[s
 
 @handles(ApiKey.OFFSET_FETCH, 1, 9)
 async def handle_offset_fetch(ctx: RequestContext, request: Any) -> Any:
+    groups_ = ctx.services.groups
     if ctx.version < MANY_GROUPS_FROM:
+        not_here = groups_.not_here(request.group_id)
+        if not_here is not None:
+            return ctx.schema.response(throttle_time=0, topics=[], error_code=error_code(not_here))
         topics = _fetch_group(ctx, request.group_id, request.topics,
                               ("OffsetFetchResponseTopic", "OffsetFetchResponsePartition", ""))
         return ctx.schema.response(throttle_time=0, topics=topics, error_code=ErrorCode.none)
-    groups = [
-        ctx.schema.make("OffsetFetchResponseGroup", group_id=g.group_id, error_code=ErrorCode.none,
-                        topics=_fetch_group(ctx, g.group_id, g.topics,
-                                            ("OffsetFetchResponseTopics", "OffsetFetchResponsePartitions", "")))
-        for g in request.groups
-    ]
+    groups = []
+    for g in request.groups:
+        not_here = groups_.not_here(g.group_id)
+        topics = [] if not_here is not None else _fetch_group(
+            ctx, g.group_id, g.topics, ("OffsetFetchResponseTopics", "OffsetFetchResponsePartitions", "")
+        )
+        groups.append(ctx.schema.make("OffsetFetchResponseGroup", group_id=g.group_id,
+                                      error_code=error_code(not_here), topics=topics))
     return ctx.schema.response(throttle_time=0, groups=groups)
 
 

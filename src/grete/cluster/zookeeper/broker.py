@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from grete.cluster.controller import partition_settings
 from grete.cluster.image import NO_LEADER
@@ -79,6 +79,8 @@ class ZkBroker:
         self._apply_wake = asyncio.Event()
         self._isr_writes: set[TopicPartition] = set()
         self._leaders: set[TopicPartition] = set()  # partitions this runtime made leader
+        # Told when this broker starts (True) or stops (False) leading a partition.
+        self.on_leadership: Callable[[TopicPartition, bool], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         replicas.on_isr_candidate = self._on_isr_candidate
@@ -191,7 +193,9 @@ class ZkBroker:
             if self.local_id not in replicas.replicas and self.local_id not in replicas.adding_replicas:
                 if index in hosted:  # reassigned away
                     self.fetchers.unfollow(tp)
-                    self._leaders.discard(tp)
+                    if tp in self._leaders:
+                        self._leaders.discard(tp)
+                        self._tell(tp, False)
                     self.replicas.remove_partition(tp)
                     log.info("%s: no longer a replica here; log deleted", tp)
                 continue
@@ -215,12 +219,15 @@ class ZkBroker:
                 partition.log.maybe_assign_epoch_start_offset(state.leader_epoch, partition.log.log_end_offset)
                 partition.become_leader(state.leader_epoch, replicas, state.isr, version)
                 self._leaders.add(partition.tp)
+                self._tell(partition.tp, True)
                 log.info("%s: leader at epoch %d, isr %s", partition.tp, state.leader_epoch, list(state.isr))
             else:
                 partition.replicas = replicas
                 partition.update_isr(state.isr, version)
             return
-        self._leaders.discard(partition.tp)
+        if partition.tp in self._leaders:
+            self._leaders.discard(partition.tp)
+            self._tell(partition.tp, False)
         changed = (
             partition.leader_id != state.leader
             or partition.leader_epoch != state.leader_epoch
@@ -234,6 +241,13 @@ class ZkBroker:
         else:
             self.fetchers.follow(partition)
             log.info("%s: following broker %d at epoch %d", partition.tp, state.leader, state.leader_epoch)
+
+    def _tell(self, tp: TopicPartition, leads: bool) -> None:
+        if self.on_leadership is not None:
+            try:
+                self.on_leadership(tp, leads)
+            except Exception:
+                log.exception("%s: reacting to %s leadership failed", tp, "taking" if leads else "losing")
 
     def _was_made_leader(self, partition: Partition) -> bool:
         return partition.tp in self._leaders
@@ -314,6 +328,7 @@ class ZkBroker:
                 log.info("%s: leadership not handed over: %s", tp, exc)
                 continue
             self._leaders.discard(tp)
+            self._tell(tp, False)
             partition.become_follower(state.leader, state.leader_epoch, partition.replicas, new_isr, stat.version)
             log.info("%s: leadership handed to broker %d (controlled shutdown)", tp, state.leader)
 

@@ -88,6 +88,14 @@ class ConsumerGroups:
             self._write(group_id, before, None)
         return True
 
+    def unload(self, group_id: str) -> None:
+        """Forget a group another broker now coordinates (its records stay in the log)."""
+        self._groups.pop(group_id, None)
+        self._written.pop(group_id, None)
+        timer = self._timers.pop(group_id, None)
+        if timer is not None:
+            timer.cancel()
+
     def _after(self, group: ConsumerGroup) -> None:
         snapshot = group.snapshot()
         before = self._written.get(group.group_id)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from grete.clock import Clock
 from grete.cluster.controller import Controller, NewTopic
+from grete.cluster.image import TopicCatalog
 from grete.config import BrokerConfig
 from grete.coordinator.group.classic import ClassicGroup
 from grete.coordinator.group.classic_types import (
@@ -64,6 +65,7 @@ from grete.coordinator.group.offsets import (
 )
 from grete.coordinator.group.partitioner import partition_for
 from grete.coordinator.group.records import encode_key, encode_value
+from grete.partition.partition import NotLeader
 from grete.partition.replica_manager import ReplicaManager
 from grete.records.validation import RecordsError
 
@@ -71,6 +73,7 @@ log = logging.getLogger("grete.coordinator")
 
 TopicPartition = tuple[str, int]
 NOT_STORED = SyncResult(error=GroupError.UNKNOWN_SERVER_ERROR)
+COMMIT_TIMEOUT_S = 5.0  # offsets.commit.timeout.ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +84,26 @@ class OffsetCommitEntry:
 
 
 class GroupCoordinator:
+    """Coordinates the groups whose ``__consumer_offsets`` partition this broker leads.
+
+    On a single node (`embedded` controller given) that is every partition, loaded at
+    start-up or when the topic is first needed. In a cluster a partition is loaded when
+    this broker becomes its leader (`load_partition`) and dropped when it stops leading
+    (`unload_partition`); a request for a group of another partition gets NOT_COORDINATOR.
+    """
+
     def __init__(
-        self, config: BrokerConfig, controller: Controller | None, replicas: ReplicaManager, clock: Clock
+        self,
+        config: BrokerConfig,
+        catalog: TopicCatalog,
+        replicas: ReplicaManager,
+        clock: Clock,
+        *,
+        embedded: Controller | None = None,
     ) -> None:
         self._config = config
-        self._embedded = controller  # None in cluster mode, which has no group coordinator yet
+        self._catalog = catalog
+        self._embedded = embedded
         self._clock = clock
         self._log = GroupLog(replicas, clock)
         self._group_config = ClassicGroupConfig(
@@ -102,52 +120,103 @@ class GroupCoordinator:
             session_timeout_ms=config.group_consumer_session_timeout_ms,
             heartbeat_interval_ms=config.group_consumer_heartbeat_interval_ms,
         ), write=self._write_consumer_group)
-        self._loaded = False
-
-    @property
-    def _controller(self) -> Controller:
-        if self._embedded is None:
-            raise RuntimeError("cluster mode has no group coordinator yet")
-        return self._embedded
+        # In a cluster, partitions load one by one as this broker comes to lead them.
+        self._loaded = embedded is None
 
     # -- loading ---------------------------------------------------------------------------
 
     def load_if_present(self) -> None:
-        """At start-up: replay ``__consumer_offsets`` if it exists (it is created on first use)."""
-        topic = self._controller.metadata.topic(OFFSETS_TOPIC)
-        if topic is not None:
+        """At start-up on a single node: replay ``__consumer_offsets`` if it exists (it is
+        created on first use)."""
+        topic = self._catalog.topic(OFFSETS_TOPIC)
+        if topic is not None and self._embedded is not None:
             self._load(topic.partitions)
 
     def _ensure_loaded(self) -> None:
-        if self._loaded:
+        if self._loaded or self._embedded is None:
             return
-        topic = self._controller.metadata.topic(OFFSETS_TOPIC)
+        topic = self._catalog.topic(OFFSETS_TOPIC)
         if topic is None:
-            configs = {"cleanup.policy": "compact", "compression.type": "producer",
-                       "segment.bytes": str(100 * 1024 * 1024)}
-            topic = self._controller.create_topic(
-                NewTopic(OFFSETS_TOPIC, self._num_partitions, 1, configs), internal=True
-            )
+            topic = self._embedded.create_topic(self.offsets_topic(), internal=True)
         self._load(topic.partitions)
 
+    def offsets_topic(self) -> NewTopic:
+        """``__consumer_offsets`` as Kafka creates it: compacted, offsets.topic.* settings."""
+        configs = {"cleanup.policy": "compact", "compression.type": "producer",
+                   "segment.bytes": str(100 * 1024 * 1024)}
+        rf = self._config.offsets_topic_replication_factor if self._embedded is None else 1
+        return NewTopic(OFFSETS_TOPIC, self._config.offsets_topic_num_partitions, rf, configs)
+
+    def partition_of(self, group_id: str) -> int:
+        """The ``__consumer_offsets`` partition that holds `group_id` (its coordinator leads it)."""
+        topic = self._catalog.topic(OFFSETS_TOPIC)
+        return partition_for(group_id, topic.partitions if topic is not None else self._num_partitions)
+
     def _load(self, partitions: int) -> None:
-        self._num_partitions = partitions
         for index in range(partitions):
-            state = OffsetsState()
-            state.replay_all(self._log.read_all(index))
-            self._states[index] = state
-            for group_id in list(state.groups()):
-                value = state.group_metadata(group_id)
-                if value is not None:
-                    self._groups[group_id] = ClassicGroup.from_snapshot(
-                        snapshot_of(group_id, value), self._clock, self._group_config
-                    )
-            for snapshot in state.consumer_groups():
-                self.consumer_groups.load(snapshot)
-                self._groups.pop(snapshot.group_id, None)  # converted to the consumer protocol
+            self.load_partition(index, log_summary=False)
         self._loaded = True
         log.info("loaded %d classic and %d consumer groups from %d %s partitions",
                  len(self._groups), sum(1 for _ in self.consumer_groups.listings()), partitions, OFFSETS_TOPIC)
+
+    def load_partition(self, index: int, *, log_summary: bool = True) -> None:
+        """Replay one partition's log (this broker now leads it) and take up its groups."""
+        topic = self._catalog.topic(OFFSETS_TOPIC)
+        if topic is not None:
+            self._num_partitions = topic.partitions
+        if index in self._states:
+            self.unload_partition(index)
+        state = OffsetsState()
+        state.replay_all(self._log.read_all(index))
+        self._states[index] = state
+        loaded = 0
+        for group_id in list(state.groups()):
+            value = state.group_metadata(group_id)
+            if value is not None:
+                self._groups[group_id] = ClassicGroup.from_snapshot(
+                    snapshot_of(group_id, value), self._clock, self._group_config
+                )
+                loaded += 1
+        for snapshot in state.consumer_groups():
+            self.consumer_groups.load(snapshot)
+            self._groups.pop(snapshot.group_id, None)  # converted to the consumer protocol
+            loaded += 1
+        if log_summary:
+            log.info("%s-%d: coordinating its %d groups", OFFSETS_TOPIC, index, loaded)
+
+    def unload_partition(self, index: int) -> None:
+        """This broker no longer leads the partition: drop its groups; waiting members get
+        NOT_COORDINATOR and find the new coordinator."""
+        if self._states.pop(index, None) is None:
+            return
+        for group_id in [g for g in self._groups if self.partition_of(g) == index]:
+            self._drop_group(group_id)
+        for listing in list(self.consumer_groups.listings()):
+            if self.partition_of(listing.group_id) == index:
+                self.consumer_groups.unload(listing.group_id)
+        log.info("%s-%d: no longer its coordinator", OFFSETS_TOPIC, index)
+
+    def _drop_group(self, group_id: str) -> None:
+        self._groups.pop(group_id, None)
+        timer = self._timers.pop(group_id, None)
+        if timer is not None:
+            timer.cancel()
+        for (gid, ticket), future in list(self._waiters.items()):
+            if gid == group_id:
+                del self._waiters[(gid, ticket)]
+                if not future.done():
+                    future.set_result(JoinResult(error=GroupError.NOT_COORDINATOR))
+
+    def not_here(self, group_id: str) -> GroupError | None:
+        """NOT_COORDINATOR when another broker coordinates `group_id` (read-only requests
+        check it before asking)."""
+        return self._not_here(group_id)
+
+    def _not_here(self, group_id: str) -> GroupError | None:
+        """NOT_COORDINATOR unless this broker leads the group's ``__consumer_offsets`` partition."""
+        self._ensure_loaded()
+        index = self.partition_of(group_id)
+        return None if index in self._states else GroupError.NOT_COORDINATOR
 
     def shutdown(self) -> None:
         self.consumer_groups.shutdown()
@@ -163,11 +232,13 @@ class GroupCoordinator:
 
     def consumer_heartbeat(self, group_id: str, request: HeartbeatRequest) -> HeartbeatResult | GroupError:
         """ConsumerGroupHeartbeat (KIP-848). A classic group with members keeps its protocol."""
-        self._ensure_loaded()
+        not_here = self._not_here(group_id)
+        if not_here is not None:
+            return not_here
         classic = self._groups.get(group_id)
         if classic is not None and classic.state not in (GroupState.EMPTY, GroupState.DEAD):
             return GroupError.INCONSISTENT_GROUP_PROTOCOL
-        topics = {t.name: t.partitions for t in self._controller.metadata.topics() if not t.internal}
+        topics = {t.name: t.partitions for t in self._catalog.topics() if not t.internal}
         result = self.consumer_groups.heartbeat(group_id, request, topics)
         if classic is not None and group_id in self.consumer_groups:
             self._drop_classic(group_id)  # an empty classic group becomes a consumer group, as in Kafka
@@ -186,7 +257,7 @@ class GroupCoordinator:
         self, group_id: str, before: ConsumerGroupSnapshot | None, after: ConsumerGroupSnapshot | None
     ) -> bool:
         """Stores what changed in a KIP-848 group as records (ConsumerGroups' write hook)."""
-        topic_ids = {t.name: t.topic_id for t in self._controller.metadata.topics()}
+        topic_ids = {t.name: t.topic_id for t in self._catalog.topics()}
         records = [(encode_key(k), encode_value(v)) for k, v in delta_records(before, after, topic_ids)]
         try:
             self._append(group_id, records)
@@ -196,7 +267,9 @@ class GroupCoordinator:
         return True
 
     async def join(self, group_id: str, request: JoinRequest) -> JoinResult:
-        self._ensure_loaded()
+        not_here = self._not_here(group_id)
+        if not_here is not None:
+            return JoinResult(error=not_here)
         if group_id in self.consumer_groups:
             if not self.consumer_groups.is_empty(group_id):
                 return JoinResult(error=GroupError.INCONSISTENT_GROUP_PROTOCOL)
@@ -211,7 +284,9 @@ class GroupCoordinator:
         return result
 
     async def sync(self, group_id: str, request: SyncRequest) -> SyncResult:
-        self._ensure_loaded()
+        not_here = self._not_here(group_id)
+        if not_here is not None:
+            return SyncResult(error=not_here)
         group = self._groups.get(group_id)
         if group is None:
             return SyncResult(error=GroupError.UNKNOWN_MEMBER_ID)
@@ -221,7 +296,9 @@ class GroupCoordinator:
         return result
 
     def heartbeat(self, group_id: str, member_id: str, generation: int, instance_id: str | None) -> GroupError | None:
-        self._ensure_loaded()
+        not_here = self._not_here(group_id)
+        if not_here is not None:
+            return not_here
         group = self._groups.get(group_id)
         if group is None:
             return GroupError.UNKNOWN_MEMBER_ID  # as Kafka's classic coordinator answers
@@ -230,7 +307,9 @@ class GroupCoordinator:
         return error
 
     def leave(self, group_id: str, members: Sequence[LeavingMember]) -> LeaveResult:
-        self._ensure_loaded()
+        not_here = self._not_here(group_id)
+        if not_here is not None:
+            return LeaveResult(error=not_here)
         group = self._groups.get(group_id)
         if group is None:
             return LeaveResult(error=GroupError.UNKNOWN_MEMBER_ID)
@@ -304,16 +383,20 @@ class GroupCoordinator:
     # -- offsets ---------------------------------------------------------------------------
 
     def _state_for(self, group_id: str) -> tuple[int, OffsetsState]:
-        index = partition_for(group_id, self._num_partitions)
+        index = self.partition_of(group_id)
         return index, self._states[index]
 
-    def _append(self, group_id: str, records: list[Record]) -> None:
+    def _append(self, group_id: str, records: list[Record]) -> int:
+        """Append and replay; returns the offset the high watermark must reach for the
+        records to be replicated to the ISR (-1: nothing written)."""
         index, state = self._state_for(group_id)
-        if records:
-            self._log.append(index, records)
-            state.replay_all(records)
+        if not records:
+            return -1
+        end = self._log.append(index, records)
+        state.replay_all(records)
+        return end
 
-    def commit_offsets(
+    async def commit_offsets(
         self,
         group_id: str,
         member_id: str,
@@ -323,8 +406,13 @@ class GroupCoordinator:
         unknown_group: GroupError = GroupError.ILLEGAL_GENERATION,
     ) -> GroupError | ConsumerGroupError | None:
         """`unknown_group`: the answer to a member's commit for a group that does not exist
-        (Kafka: ILLEGAL_GENERATION before OffsetCommit v9, GROUP_ID_NOT_FOUND from v9)."""
-        self._ensure_loaded()
+        (Kafka: ILLEGAL_GENERATION before OffsetCommit v9, GROUP_ID_NOT_FOUND from v9).
+
+        Answers once the commit is replicated to the ISR, as Kafka (acks=all): a commit
+        that was acknowledged survives a coordinator failover."""
+        not_here = self._not_here(group_id)
+        if not_here is not None:
+            return not_here
         group = self._groups.get(group_id)
         if group_id in self.consumer_groups:
             consumer_error = self.consumer_groups.validate_commit(group_id, member_id, generation)
@@ -343,7 +431,20 @@ class GroupCoordinator:
             tp: CommittedOffset(e.offset, e.metadata or "", now, e.leader_epoch)
             for tp, e in offsets.items()
         }
-        self._append(group_id, state.commit(group_id, commits))
+        index = self.partition_of(group_id)
+        end = self._append(group_id, state.commit(group_id, commits))
+        return await self._replicated(index, end)
+
+    async def _replicated(self, index: int, end: int) -> GroupError | None:
+        """Until the ISR has the records up to `end` (offsets.commit.timeout.ms, Kafka's 5 s)."""
+        if end < 0:
+            return None
+        try:
+            await self._log.wait_replicated(index, end, COMMIT_TIMEOUT_S)
+        except TimeoutError:
+            return GroupError.COORDINATOR_NOT_AVAILABLE  # Kafka's answer to a commit not replicated in time
+        except NotLeader:
+            return GroupError.NOT_COORDINATOR
         return None
 
     def fetch_offsets(
@@ -361,7 +462,9 @@ class GroupCoordinator:
         """OffsetDelete, as Kafka: a group with members keeps the offsets of topics its
         members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC per partition); a non-empty group
         that is not a consumer group refuses the whole request (NON_EMPTY_GROUP)."""
-        self._ensure_loaded()
+        not_here = self._not_here(group_id)
+        if not_here is not None:
+            return not_here, {}
         _, state = self._state_for(group_id)
         subscribed = self._subscribed_topics(group_id)
         if subscribed is None:
@@ -449,7 +552,9 @@ class GroupCoordinator:
         return group.describe()
 
     def delete_group(self, group_id: str) -> GroupError | None:
-        self._ensure_loaded()
+        not_here = self._not_here(group_id)
+        if not_here is not None:
+            return not_here
         group = self._groups.get(group_id)
         _, state = self._state_for(group_id)
         if group_id in self.consumer_groups:

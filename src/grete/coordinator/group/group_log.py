@@ -7,6 +7,7 @@ partition is loaded.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 from grete.clock import Clock
@@ -14,6 +15,7 @@ from grete.coordinator.group.classic_types import GroupSnapshot, MemberSnapshot
 from grete.coordinator.group.offsets import Record, group_metadata_record
 from grete.coordinator.group.records import GroupMetadataValue, MemberMetadata
 from grete.coordinator.group.wire import Reader
+from grete.partition.partition import NotLeader
 from grete.partition.replica_manager import ReplicaManager
 from grete.records.batch import read_header, split_batches
 from grete.records.builder import BatchSpec, build_batch
@@ -35,8 +37,9 @@ class GroupLog:
         if partition is None:
             return
         offset = partition.log.log_start_offset
-        while offset < partition.high_watermark:
-            data = partition.read(offset, READ_CHUNK_BYTES, min_one_batch=True).records
+        while offset < partition.log.log_end_offset:
+            # Up to the log end: a new leader's log has every committed record (Kafka loads so).
+            data = partition.read(offset, READ_CHUNK_BYTES, min_one_batch=True, up_to_log_end=True).records
             if not data:
                 return
             for start, end in split_batches(data):
@@ -49,7 +52,8 @@ class GroupLog:
                     if record.key is not None:
                         yield record.key, record.value
 
-    def append(self, index: int, records: list[Record]) -> None:
+    def append(self, index: int, records: list[Record]) -> int:
+        """Append one batch as leader; returns the offset after it."""
         partition = self._replicas.get(OFFSETS_TOPIC, index)
         if partition is None:
             raise RuntimeError(f"{OFFSETS_TOPIC}-{index} is not hosted here")
@@ -57,7 +61,16 @@ class GroupLog:
             [BatchRecord(key, value) for key, value in records],
             BatchSpec(base_timestamp=self._clock.time_ms()),
         )
-        self._replicas.append(partition, bytearray(batch))
+        info = self._replicas.append(partition, bytearray(batch))
+        return info.last_offset + 1
+
+    async def wait_replicated(self, index: int, end: int, timeout_s: float) -> None:
+        """Until the partition's high watermark reaches `end`. Raises TimeoutError, NotLeader."""
+        partition = self._replicas.get(OFFSETS_TOPIC, index)
+        if partition is None:
+            raise NotLeader(f"{OFFSETS_TOPIC}-{index}")
+        async with asyncio.timeout(timeout_s):
+            await partition.wait_for_high_watermark(end)
 
     @staticmethod
     def group_record(group_id: str, value: GroupMetadataValue) -> Record:
