@@ -6,6 +6,7 @@ from typing import Any
 
 from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
+from grete.handlers.fetch import leader_epoch_error
 from grete.handlers.registry import handles
 from grete.partition.partition import Partition
 from grete.protocol import ApiKey, ErrorCode
@@ -41,11 +42,9 @@ def _partition_result(ctx: RequestContext, topic: str, p: Any) -> Any:
     if partition is None:
         return make("ListOffsetsPartitionResponse", partition_index=p.partition_index,
                     error_code=ErrorCode.unknown_topic_or_partition, timestamp=-1, offset=-1, leader_epoch=-1)
-    current = getattr(p, "current_leader_epoch", -1)
-    if current > partition.leader_epoch:
-        error = ErrorCode.unknown_leader_epoch
-    elif current != -1 and current < partition.leader_epoch:
-        error = ErrorCode.fenced_leader_epoch
+    refused = leader_epoch_error(partition, getattr(p, "current_leader_epoch", -1))
+    if refused is not None:
+        error = refused
     else:
         try:
             timestamp, offset = _lookup(partition, p.timestamp)

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 
 from grete.cluster.controller import partition_settings
@@ -103,8 +104,9 @@ class ZkBroker:
         ).encode()
         self.zk.add_session_listener(self._on_session)
         await self._register()
-        self._tasks.append(asyncio.create_task(self._apply_loop(), name="zk-roles"))
         await self.view.start()
+        self._remove_stray_logs()
+        self._tasks.append(asyncio.create_task(self._apply_loop(), name="zk-roles"))
         await self.controller.start()
         self._tasks.append(asyncio.create_task(self._isr_loop(), name="isr"))
         log.info("broker %d joined cluster %s", self.local_id, self.cluster_id)
@@ -149,6 +151,19 @@ class ZkBroker:
     async def _reregister(self) -> None:
         with contextlib.suppress(ZkError, RuntimeError):
             await self._register()
+
+    def _remove_stray_logs(self) -> None:
+        """Logs of partitions no longer assigned here (deleted or moved while this broker
+        was down) go before any role is taken, as Kafka's log manager does at start-up."""
+        expected: dict[TopicPartition, uuid.UUID] = {}
+        for name in self.view.assigned_topics():
+            assignment = self.view.assignment(name)
+            if assignment is None or assignment.topic_id is None:
+                continue
+            for index, replicas in assignment.partitions.items():
+                if self.local_id in replicas.replicas or self.local_id in replicas.adding_replicas:
+                    expected[TopicPartition(name, index)] = assignment.topic_id
+        self.replicas.remove_stray_logs(expected)
 
     def _endpoint_of(self, broker_id: int) -> tuple[str, int] | None:
         broker = self.view.broker(broker_id)
