@@ -38,6 +38,8 @@ from grete.cluster.zookeeper.client import (
     ZkClient,
     ZkError,
 )
+from grete.cluster.zookeeper.json_fields import ZNodeFormatError
+from grete.cluster.zookeeper.notifications import PartitionReassignment
 from grete.cluster.zookeeper.view import StoredState, ZkClusterView
 from grete.cluster.zookeeper.znodes import (
     NO_LEADER,
@@ -178,6 +180,7 @@ class ZkController:
             self._wake.clear()
             await self._reconcile()
             await self._delete_marked_topics()
+            await self._reassign_from_znode()
             if self._auto_rebalance and time.monotonic() - self._last_rebalance >= self._imbalance_check_s:
                 self._last_rebalance = time.monotonic()
                 await self.elect_preferred_leaders(None)
@@ -390,6 +393,25 @@ class ZkController:
             done = await self._write_state(topic, partition, PartitionState(leader, state.leader_epoch + 1, isr, self.epoch), stored.version)
             results[(topic, partition)] = None if done else "eligible_leaders_not_available"
         return results
+
+    async def _reassign_from_znode(self) -> None:
+        """The legacy request in /admin/reassign_partitions (kafka-reassign-partitions
+        --zookeeper): each partition's move starts as with AlterPartitionReassignments, then
+        the request znode is deleted, as Kafka's controller does once it took it over."""
+        found = await self._zk.get(paths.REASSIGN_PARTITIONS, watch=self._wake.set)
+        if found is None:
+            return
+        try:
+            request = PartitionReassignment.decode(found[0])
+        except ZNodeFormatError as exc:
+            log.warning("ignoring %s: %s", paths.REASSIGN_PARTITIONS, exc)
+        else:
+            for tp, replicas in request.replicas.items():
+                outcome = await self.reassign(tp.topic, tp.partition, replicas)
+                if outcome is not None:
+                    log.warning("%s-%d: reassignment refused: %s", tp.topic, tp.partition, outcome[1])
+        with contextlib.suppress(NoNode, BadVersion):
+            await self._zk.delete(paths.REASSIGN_PARTITIONS, version=found[1].version)
 
     async def _delete_marked_topics(self) -> None:
         marked = await self._zk.get_children(paths.DELETE_TOPICS, watch=self._wake.set) or []
