@@ -8,7 +8,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 from integration.raw_kafka import RawKafka
 
 from grete.protocol import ApiKey, ErrorCode

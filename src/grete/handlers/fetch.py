@@ -10,12 +10,12 @@ from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
 from grete.partition.delayed_fetch import DelayedFetch
-from grete.partition.partition import Partition
 from grete.partition.fetch_session import (
     FetchPlan,
     PartitionFetchState,
     should_include,
 )
+from grete.partition.partition import Partition
 from grete.partition.topic_partition import TopicPartition
 from grete.protocol import ApiKey, ErrorCode, to_millis
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from grete.coordinator.group.coordinator import OffsetCommitEntry
 from grete.coordinator.group.classic_types import GroupError
+from grete.coordinator.group.coordinator import OffsetCommitEntry
 from grete.handlers.context import RequestContext
 from grete.handlers.groups import error_code
 from grete.handlers.registry import handles

@@ -260,8 +260,7 @@ class Partition:
     def truncate_to(self, offset: int) -> None:
         if offset < self.log.log_end_offset:
             self.log.truncate_to(offset)
-        if self._hw > self.log.log_end_offset:
-            self._hw = self.log.log_end_offset
+        self._hw = min(self._hw, self.log.log_end_offset)
         while self._uncommitted and self._uncommitted[-1][0] > self.log.log_end_offset:
             self._uncommitted.pop()
 

@@ -2,7 +2,15 @@ import struct
 
 import pytest
 
-from grete.protocol import ApiKey, MalformedRequest, RequestHeader, decode_body, encode_response, parse_header, schema
+from grete.protocol import (
+    ApiKey,
+    MalformedRequest,
+    RequestHeader,
+    decode_body,
+    encode_response,
+    parse_header,
+    schema,
+)
 from grete.protocol.codec import decode_response, encode_request
 from grete.protocol.schema import build
 

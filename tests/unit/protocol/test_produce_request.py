@@ -1,6 +1,13 @@
 import pytest
 
-from grete.protocol import ApiKey, MalformedRequest, RequestHeader, decode_body, parse_header, schema
+from grete.protocol import (
+    ApiKey,
+    MalformedRequest,
+    RequestHeader,
+    decode_body,
+    parse_header,
+    schema,
+)
 from grete.protocol.codec import encode_request
 from grete.protocol.produce_request import decode_produce_request
 from grete.protocol.schema import build

@@ -29,7 +29,14 @@ from grete.cluster.controller import partition_settings
 from grete.cluster.image import NO_LEADER
 from grete.cluster.metadata import TopicMetadata, new_cluster_id
 from grete.cluster.zookeeper import paths
-from grete.cluster.zookeeper.client import BadVersion, NodeExists, NoNode, SessionState, ZkClient, ZkError
+from grete.cluster.zookeeper.client import (
+    BadVersion,
+    NodeExists,
+    NoNode,
+    SessionState,
+    ZkClient,
+    ZkError,
+)
 from grete.cluster.zookeeper.controller import ZkController
 from grete.cluster.zookeeper.view import ZkClusterView
 from grete.cluster.zookeeper.znodes import BrokerRegistration, ClusterId, EndPoint, PartitionState
