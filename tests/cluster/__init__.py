@@ -2,20 +2,16 @@
 
 What the suites share lives here: a connected kazoo client bound to the `zookeeper`
 fixture's server, a bounded wait, and ways to break a session (a server paused for sure,
-a session taken over, a relay that keeps clients out). They depend on the test harness
-only, never on grete.testing, so they can drive any ZooKeeper the harness starts.
+a session taken over). They depend on the test harness only, never on grete.testing, so
+they can drive any ZooKeeper the harness starts.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from harness import ZooKeeperProcess
 from kazoo.client import KazooClient
@@ -94,79 +90,3 @@ def _thread_state(task: Path) -> str:
     except FileNotFoundError:
         return "X"
     return stat.rpartition(")")[2].split()[0]
-
-
-class ZooKeeperRelay:
-    """A TCP relay on 127.0.0.1 in front of the `zookeeper` server, run on the test's loop.
-
-    Clients given ``connect_string`` reach the server through it. While ``accepting`` is
-    False, it closes each new connection at once: the client sees a broken connection and
-    retries. A test restarting ZooKeeper keeps clients out until the server is fully up:
-    ZooKeeper 3.8.0 listens before it serves, and a connection accepted in that window is
-    neither answered nor closed (an NPE in its close path), so the client hangs for its
-    whole connect timeout (the session timeout) and loses its session.
-    """
-
-    def __init__(self, zookeeper: ZooKeeperProcess) -> None:
-        self.zookeeper = zookeeper
-        self.accepting = True
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._relays: set[asyncio.Task[None]] = set()
-
-    @property
-    def connect_string(self) -> str:
-        assert self._server is not None, "the relay is not started"
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return f"{host}:{port}"
-
-    async def __aenter__(self) -> Self:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.close()
-        if self._relays:
-            await asyncio.wait(self._relays, timeout=5.0)
-        await self._server.wait_closed()
-
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.get_running_loop().create_task(self._relay(reader, writer))
-        self._relays.add(task)
-        task.add_done_callback(self._relays.discard)
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.accepting:
-            writer.close()
-            return
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(
-                "127.0.0.1", self.zookeeper.port
-            )
-        except OSError:
-            writer.close()
-            return
-        self._writers.update((writer, upstream_writer))
-        try:
-            await asyncio.gather(
-                self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
-            )
-        finally:
-            self._writers.difference_update((writer, upstream_writer))
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Copy until EOF or error, then close the far side, which ends the other pipe."""
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
