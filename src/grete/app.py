@@ -103,6 +103,7 @@ class Broker:
         elif isinstance(services.cluster, LocalCluster):
             services.cluster.advertise(advertised)
         self._server, self._services = server, services
+        services.ready.set()
         self._tasks.append(asyncio.create_task(self._checkpoint_loop(), name="checkpoint"))
         self._tasks.append(asyncio.create_task(self._offsets_expiry_loop(), name="offsets-expiry"))
         if cfg.log_flush_scheduler_interval_ms < LONG_MAX:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from grete.network.connection import ConnectionInfo
@@ -47,6 +48,9 @@ class BrokerServices:
     clock: Clock
     log_dir: str
     cluster_controller: ZkController | None = None  # cluster mode: this broker's controller role
+    # Set once the broker knows the cluster (cluster mode: its view is loaded); requests
+    # that arrive earlier wait, rather than see an empty cluster.
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def endpoint_for(self, listener: str) -> BrokerEndpoint:
         return self.endpoints.get(listener) or next(iter(self.endpoints.values()))

@@ -54,6 +54,8 @@ class Dispatcher:
             raise CloseConnection(
                 f"malformed {ApiKey(header.api_key).name} v{header.api_version} request: {exc}"
             ) from None
+        if not self.services.ready.is_set() and header.api_key != ApiKey.API_VERSIONS:
+            await self.services.ready.wait()
         ctx = RequestContext(
             header, connection, self.services, schema(header.api_key, header.api_version)
         )

@@ -119,6 +119,16 @@ class Partition:
         self._uncommitted.clear()
         self._fail_waiters()
 
+    def update_replicas(self, replicas: tuple[int, ...]) -> None:
+        """The assignment changed under the same leader epoch (a reassignment): track the
+        added followers (not yet caught up), forget the removed ones."""
+        self.replicas = replicas
+        if not self.is_leader:
+            return
+        self._followers = {
+            r: self._followers.get(r) or FollowerState() for r in replicas if r != self.local_id
+        }
+
     def update_isr(self, isr: tuple[int, ...], partition_epoch: int) -> None:
         """The ISR as now stored (after this leader's own conditional write, or a newer state)."""
         self.isr, self.partition_epoch = isr, partition_epoch

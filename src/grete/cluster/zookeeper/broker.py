@@ -244,7 +244,8 @@ class ZkBroker:
                 self._tell(partition.tp, True)
                 log.info("%s: leader at epoch %d, isr %s", partition.tp, state.leader_epoch, list(state.isr))
             else:
-                partition.replicas = replicas
+                if partition.replicas != replicas:
+                    partition.update_replicas(replicas)
                 partition.update_isr(state.isr, version)
             return
         if partition.tp in self._leaders:

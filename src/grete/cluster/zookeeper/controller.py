@@ -54,6 +54,7 @@ from grete.cluster.zookeeper.znodes import (
 log = logging.getLogger("grete.controller")
 
 RECONCILE_INTERVAL_S = 2.0
+VIEW_WAIT_S = 5.0
 
 
 class Deposed(Exception):
@@ -322,6 +323,14 @@ class ZkController:
         await self._write_assignment(topic, {partition: new})
         log.info("%s-%d: reassignment %s", topic, partition, "cancelled" if target is None else f"to {list(target)}")
         self._wake.set()
+        # Answer once this broker's view shows it, so a ListPartitionReassignments that
+        # follows sees it (Kafka answers both on the controller's one event thread).
+        deadline = time.monotonic() + VIEW_WAIT_S
+        while time.monotonic() < deadline:
+            now = self._view.assignment(topic)
+            if now is not None and now.partitions.get(partition) == new:
+                break
+            await asyncio.sleep(0.02)
         return None
 
     async def _maybe_complete_reassignment(
