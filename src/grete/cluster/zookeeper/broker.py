@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 
 from grete.cluster.controller import partition_settings
 from grete.cluster.image import NO_LEADER
-from grete.cluster.metadata import TopicMetadata, new_cluster_id
+from grete.cluster.metadata import new_cluster_id
 from grete.cluster.zookeeper import paths
 from grete.cluster.zookeeper.client import (
     BadVersion,
@@ -47,6 +47,8 @@ from grete.partition.replica_manager import ReplicaManager
 from grete.partition.topic_partition import TopicPartition
 
 log = logging.getLogger("grete.cluster")
+
+HANDOVER_ATTEMPTS = 20
 
 
 class ZkBroker:
@@ -234,6 +236,8 @@ class ZkBroker:
     ) -> None:
         if state.leader_epoch < partition.leader_epoch:
             return  # an older state than the one this broker already acted on
+        if state.leader_epoch == partition.leader_epoch and version < partition.partition_epoch:
+            return  # older than this leader's own ISR write: the view has not caught up yet
         if state.leader == self.local_id:
             if not partition.is_leader or partition.leader_epoch != state.leader_epoch or \
                     not self._was_made_leader(partition):
@@ -278,7 +282,7 @@ class ZkBroker:
     # -- ISR ---------------------------------------------------------------------------------
 
     def _on_isr_candidate(self, partition: Partition, replica: int) -> None:
-        if partition.tp in self._isr_writes or replica in partition.isr:
+        if self._stopping or partition.tp in self._isr_writes or replica in partition.isr:
             return
         new_isr = tuple(r for r in partition.replicas if r in partition.isr or r == replica)
         self._isr_writes.add(partition.tp)
@@ -289,9 +293,11 @@ class ZkBroker:
     async def _isr_loop(self) -> None:
         lag_ms = self.config.replica_lag_time_max_ms
         interval = max(0.1, min(lag_ms / 2000, 2.0))
-        while True:
+        while not self._stopping:
             await asyncio.sleep(interval)
             for partition in list(self.replicas):
+                if self._stopping:
+                    break
                 if not partition.is_leader or partition.tp not in self._leaders:
                     continue
                 if partition.tp in self._isr_writes:
@@ -327,33 +333,48 @@ class ZkBroker:
     # -- shutdown ----------------------------------------------------------------------------
 
     async def controlled_shutdown(self, timeout_s: float) -> None:
-        """Hand over every leadership this broker holds to a live in-sync follower."""
+        """Hand over every leadership this broker holds to a live in-sync follower.
+
+        Each hand-over is a conditional write on the state's version; a write that lost a
+        race (an ISR change) re-reads the state from ZooKeeper and tries again, as Kafka's
+        controlled.shutdown.max.retries does."""
         deadline = time.monotonic() + timeout_s
         for partition in list(self.replicas):
-            if time.monotonic() > deadline:
-                break
             if not partition.is_leader or partition.tp not in self._leaders:
                 continue
-            successors = [r for r in partition.isr if r != self.local_id and self.view.is_alive(r)]
-            if not successors:
-                continue
-            tp = partition.tp
-            stored = self.view.partition_state(tp.topic, tp.partition)
-            if stored is None:
-                continue
-            new_isr = tuple(r for r in partition.isr if r != self.local_id)
-            state = PartitionState(successors[0], partition.leader_epoch + 1, new_isr, stored.state.controller_epoch)
-            try:
-                stat = await self.zk.set(
-                    paths.topic_partition_state_path(tp.topic, tp.partition), state.encode(), partition.partition_epoch
-                )
-            except ZkError as exc:
-                log.info("%s: leadership not handed over: %s", tp, exc)
-                continue
-            self._leaders.discard(tp)
-            self._tell(tp, False)
-            partition.become_follower(state.leader, state.leader_epoch, partition.replicas, new_isr, stat.version)
-            log.info("%s: leadership handed to broker %d (controlled shutdown)", tp, state.leader)
+            for _ in range(HANDOVER_ATTEMPTS):
+                if time.monotonic() > deadline or await self._hand_over(partition):
+                    break
+                await asyncio.sleep(0.1)
+
+    async def _hand_over(self, partition: Partition) -> bool:
+        """One attempt; True when done or when there is nothing (more) to do."""
+        tp = partition.tp
+        path = paths.topic_partition_state_path(tp.topic, tp.partition)
+        found = await self.zk.get(path)
+        if found is None:
+            return True
+        current = PartitionState.decode(found[0])
+        if current.leader != self.local_id:
+            return True  # the controller moved it already
+        successors = [r for r in current.isr if r != self.local_id and self.view.is_alive(r)]
+        if not successors:
+            log.info("%s: no live in-sync follower to take over", tp)
+            return True
+        new_isr = tuple(r for r in current.isr if r != self.local_id)
+        state = PartitionState(successors[0], current.leader_epoch + 1, new_isr, current.controller_epoch)
+        try:
+            stat = await self.zk.set(path, state.encode(), found[1].version)
+        except BadVersion:
+            return False
+        except ZkError as exc:
+            log.info("%s: leadership not handed over: %s", tp, exc)
+            return True
+        self._leaders.discard(tp)
+        self._tell(tp, False)
+        partition.become_follower(state.leader, state.leader_epoch, partition.replicas, new_isr, stat.version)
+        log.info("%s: leadership handed to broker %d (controlled shutdown)", tp, state.leader)
+        return True
 
     async def controlled_shutdown_if_enabled(self) -> None:
         """First step of a graceful stop, while the listeners still serve (controlled.shutdown.enable)."""
@@ -375,8 +396,4 @@ class ZkBroker:
         await self.view.stop()
         await self.zk.close()
 
-    # -- topic catalog helpers -----------------------------------------------------------------
-
-    def topic(self, name: str) -> TopicMetadata | None:
-        return self.view.topic(name)
 
