@@ -28,7 +28,7 @@ async def test_offsets_survive_a_restart_and_expire_after_retention(tmp_path: Pa
     async with broker(tmp_path, clock) as b:
         b.services.controller.auto_create_topic("t")
         groups = b.services.groups
-        assert groups.commit_offsets("simple", "", -1, None, {("t", 0): OffsetCommitEntry(42, 3, "m")}) is None
+        assert await groups.commit_offsets("simple", "", -1, None, {("t", 0): OffsetCommitEntry(42, 3, "m")}) is None
         assert groups.fetch_offsets("simple", [("t", 0)])[("t", 0)].offset == 42
     clock.advance(30_000)
     async with broker(tmp_path, clock) as b:
@@ -57,8 +57,8 @@ async def test_a_joined_group_is_reloaded_stable_and_fences_stale_commits(tmp_pa
             MemberAssignment(joined.member_id, b"assignment"),)))
         assert synced.error is None and synced.assignment == b"assignment"
         entry = {("t", 0): OffsetCommitEntry(7, None, None)}
-        assert groups.commit_offsets("g", joined.member_id, 0, None, entry) is GroupError.ILLEGAL_GENERATION
-        assert groups.commit_offsets("g", joined.member_id, 1, None, entry) is None
+        assert await groups.commit_offsets("g", joined.member_id, 0, None, entry) is GroupError.ILLEGAL_GENERATION
+        assert await groups.commit_offsets("g", joined.member_id, 1, None, entry) is None
         assert groups.delete_group("g") is GroupError.NON_EMPTY_GROUP
     async with broker(tmp_path, clock) as b:
         groups = b.services.groups
