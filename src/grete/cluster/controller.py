@@ -37,6 +37,14 @@ def partition_settings(topic: TopicMetadata, config: BrokerConfig) -> PartitionS
     )
 
 
+def checked_topic_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
+    """Topic config overrides as stored, or AdminError(invalid_config)."""
+    try:
+        return validate_topic_configs(configs)
+    except InvalidConfig as exc:
+        raise AdminError("invalid_config", str(exc)) from None
+
+
 class AdminError(Exception):
     """An admin request refused; ``kind`` names the Kafka error (handlers map it to a code)."""
 
@@ -125,11 +133,7 @@ class Controller:
                 "invalid_replication_factor",
                 f"replication factor {rf} is larger than the 1 available broker",
             )
-        try:
-            configs = validate_topic_configs(new.configs)
-        except InvalidConfig as exc:
-            raise AdminError("invalid_config", str(exc)) from None
-        return partitions, rf, configs
+        return partitions, rf, checked_topic_configs(new.configs)
 
     def create_topic(self, new: NewTopic, *, validate_only: bool = False, internal: bool = False) -> TopicMetadata:
         partitions, rf, configs = self.check_new_topic(new)
@@ -197,10 +201,7 @@ class Controller:
         topic = self.metadata.topic(name)
         if topic is None:
             raise AdminError("unknown_topic_or_partition", f"topic {name!r} does not exist")
-        try:
-            new_configs = validate_topic_configs(configs)
-        except InvalidConfig as exc:
-            raise AdminError("invalid_config", str(exc)) from None
+        new_configs = checked_topic_configs(configs)
         if validate_only:
             return
         topic = self.metadata.update_topic(name, configs=new_configs)

@@ -10,7 +10,7 @@ the live brokers and a random generator.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 
 class PlacementError(ValueError):
@@ -47,22 +47,28 @@ def _shifted(first: int, shift: int, j: int, n: int) -> int:
     return (first + 1 + (shift + j) % (n - 1)) % n
 
 
+def _leader_positions(
+    n: int, partitions: int, first_partition: int, rng: random.Random
+) -> Iterator[tuple[int, int, int]]:
+    """(partition, index of its leader in the broker order, follower shift): a random start,
+    one broker further per partition, and the shift grows after each full round."""
+    start = rng.randrange(n)
+    shift = rng.randrange(n)
+    for current in range(first_partition, first_partition + partitions):
+        if current > 0 and current % n == 0:
+            shift += 1
+        yield current, (current + start) % n, shift
+
+
 def _without_racks(
     ids: Sequence[int], partitions: int, rf: int, first_partition: int, rng: random.Random
 ) -> dict[int, tuple[int, ...]]:
     n = len(ids)
-    start = rng.randrange(n)
-    shift = rng.randrange(n)
-    current = first_partition
     result: dict[int, tuple[int, ...]] = {}
-    for _ in range(partitions):
-        if current > 0 and current % n == 0:
-            shift += 1
-        first = (current + start) % n
+    for current, first, shift in _leader_positions(n, partitions, first_partition, rng):
         replicas = [ids[first]]
         replicas += [ids[_shifted(first, shift, j, n)] for j in range(rf - 1)] if n > 1 else []
         result[current] = tuple(replicas)
-        current += 1
     return result
 
 
@@ -85,14 +91,8 @@ def _with_racks(
     ordered = _rack_alternated(brokers)
     n = len(ordered)
     num_racks = len(set(brokers.values()))
-    start = rng.randrange(n)
-    shift = rng.randrange(n)
-    current = first_partition
     result: dict[int, tuple[int, ...]] = {}
-    for _ in range(partitions):
-        if current > 0 and current % n == 0:
-            shift += 1
-        first = (current + start) % n
+    for current, first, shift in _leader_positions(n, partitions, first_partition, rng):
         leader = ordered[first]
         replicas = [leader]
         racks_used = {brokers[leader]}
@@ -111,5 +111,4 @@ def _with_racks(
             if k > 2 * n * n:  # cannot happen with rf <= n; a guard against a bad input loop
                 raise PlacementError("could not place replicas")
         result[current] = tuple(replicas)
-        current += 1
     return result

@@ -16,10 +16,9 @@ import asyncio
 import random
 from collections.abc import Mapping
 
-from grete.cluster.controller import MAX_PARTITIONS, AdminError, NewTopic
+from grete.cluster.controller import MAX_PARTITIONS, AdminError, NewTopic, checked_topic_configs
 from grete.cluster.metadata import TopicMetadata, new_topic_id
 from grete.cluster.placement import PlacementError, assign_replicas
-from grete.cluster.topic_config import InvalidConfig, validate_topic_configs
 from grete.cluster.topic_names import INTERNAL_TOPICS, collides, topic_name_error
 from grete.cluster.zookeeper import paths
 from grete.cluster.zookeeper.client import CreateOp, NodeExists, TransactionFailed, ZkClient
@@ -70,11 +69,7 @@ class ZkAdmin:
                 assignment = assign_replicas(live, count, rf, rng=self._rng)
             except PlacementError as exc:
                 raise AdminError("invalid_replication_factor", str(exc)) from None
-        try:
-            configs = validate_topic_configs(new.configs)
-        except InvalidConfig as exc:
-            raise AdminError("invalid_config", str(exc)) from None
-        return assignment, configs
+        return assignment, checked_topic_configs(new.configs)
 
     def _check_assignment(self, assignment: Mapping[int, tuple[int, ...]], first: int) -> None:
         if sorted(assignment) != list(range(first, first + len(assignment))):
@@ -175,10 +170,7 @@ class ZkAdmin:
     async def alter_topic_configs(self, name: str, configs: Mapping[str, str | None], *, validate_only: bool) -> None:
         if self._view.topic(name) is None:
             raise AdminError("unknown_topic_or_partition", f"topic {name!r} does not exist")
-        try:
-            new_configs = validate_topic_configs(configs)
-        except InvalidConfig as exc:
-            raise AdminError("invalid_config", str(exc)) from None
+        new_configs = checked_topic_configs(configs)
         if validate_only:
             return
         path = paths.topic_config_path(name)
