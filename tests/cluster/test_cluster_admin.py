@@ -768,7 +768,9 @@ def test_controlled_shutdown_hands_leadership_over_and_elect_leaders_restores_it
     for partition in led:
         old, new = before[topic, partition], after[topic, partition]
         assert new.leader != victim and new.leader in old.isr, (partition, old, new)
-        assert new.leader_epoch == old.leader_epoch + 1, f"one hand-over, no offline state: {new}"
+        # One hand-over; the controller may also have taken the stopped broker out of the
+        # ISR of a partition meanwhile (one more epoch). No offline state: `leaderless` above.
+        assert old.leader_epoch + 1 <= new.leader_epoch <= old.leader_epoch + 2, (partition, old, new)
         assert victim not in new.isr
         stat = cluster.observer().exists(f"/brokers/topics/{topic}/partitions/{partition}/state")
         assert stat.mzxid < gone_at, (

@@ -407,6 +407,10 @@ class KafkaPythonMember(ThreadMember):
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=HEARTBEAT_MS,
             request_timeout_ms=20_000,
+            # The group leader assigns from its own metadata snapshot; one that predates the
+            # topic (a client-side race seen once in CI: "No partition metadata for topic")
+            # is only corrected at the next refresh, 5 minutes by default.
+            metadata_max_age_ms=5_000,
         )
         try:
             consumer.subscribe([self.topic], listener=Listener())
