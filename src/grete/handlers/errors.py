@@ -1,10 +1,11 @@
-"""Exceptions from the layers below → Kafka error codes. The lower layers know no codes."""
+"""Exceptions and states from the layers below → Kafka error codes. The lower layers know no codes."""
 
 from __future__ import annotations
 
 import logging
 
 from grete.cluster.controller import AdminError
+from grete.partition.partition import Partition
 from grete.protocol import ErrorCode
 from grete.records.validation import RecordsError, RecordsErrorKind
 from grete.storage.errors import (
@@ -42,3 +43,16 @@ def error_code_for(exc: BaseException) -> ErrorCode:
         return ErrorCode.kafka_storage_error
     log.error("unexpected error", exc_info=exc)
     return ErrorCode.unknown_server_error
+
+
+def leader_epoch_error(partition: Partition, current_leader_epoch: int) -> ErrorCode | None:
+    """Kafka's checks of a request's leader epoch against the partition's (KIP-320)."""
+    if not partition.is_leader:
+        return ErrorCode.not_leader_or_follower
+    if current_leader_epoch < 0:
+        return None
+    if current_leader_epoch < partition.leader_epoch:
+        return ErrorCode.fenced_leader_epoch
+    if current_leader_epoch > partition.leader_epoch:
+        return ErrorCode.unknown_leader_epoch
+    return None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grete.handlers.context import RequestContext
-from grete.handlers.errors import error_code_for
+from grete.handlers.errors import error_code_for, leader_epoch_error
 from grete.handlers.registry import handles
 from grete.partition.delayed_fetch import DelayedFetch
 from grete.partition.fetch_session import (
@@ -15,7 +15,6 @@ from grete.partition.fetch_session import (
     PartitionFetchState,
     should_include,
 )
-from grete.partition.partition import Partition
 from grete.partition.topic_partition import TopicPartition
 from grete.protocol import ApiKey, ErrorCode, to_millis
 
@@ -80,19 +79,6 @@ def replica_id_of(request: Any) -> int:
     if state is not None:
         return int(state.replica_id)
     return int(getattr(request, "replica_id", -1))
-
-
-def leader_epoch_error(partition: Partition, current_leader_epoch: int) -> ErrorCode | None:
-    """Kafka's checks of a request's leader epoch against the partition's (KIP-320)."""
-    if not partition.is_leader:
-        return ErrorCode.not_leader_or_follower
-    if current_leader_epoch < 0:
-        return None
-    if current_leader_epoch < partition.leader_epoch:
-        return ErrorCode.fenced_leader_epoch
-    if current_leader_epoch > partition.leader_epoch:
-        return ErrorCode.unknown_leader_epoch
-    return None
 
 
 def _read_all(

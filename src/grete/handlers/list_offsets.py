@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from grete.handlers.context import RequestContext
-from grete.handlers.errors import error_code_for
-from grete.handlers.fetch import leader_epoch_error
+from grete.handlers.errors import error_code_for, leader_epoch_error
 from grete.handlers.registry import handles
 from grete.partition.partition import Partition
 from grete.protocol import ApiKey, ErrorCode

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from grete.handlers.context import RequestContext
-from grete.handlers.fetch import leader_epoch_error
+from grete.handlers.errors import leader_epoch_error
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
 

@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from grete.network.client import BrokerConnectionError, KafkaConnection
 from grete.partition.partition import Partition
@@ -218,9 +219,9 @@ class ReplicaFetcher:
                 if following is not None and self._current(tp, following):
                     self._apply(following, data)
 
-    def _apply(self, following: _Following, data: object) -> None:
+    def _apply(self, following: _Following, data: Any) -> None:
         partition = following.partition
-        error = ErrorCode(data.error_code)  # type: ignore[attr-defined]
+        error = ErrorCode(data.error_code)
         if error == ErrorCode.offset_out_of_range:
             following.needs_truncation = True
             self._pause(following, "offset out of range")
@@ -228,7 +229,7 @@ class ReplicaFetcher:
         if error != ErrorCode.none:
             self._pause(following, error.name)
             return
-        records = data.records  # type: ignore[attr-defined]
+        records = data.records
         if records:
             try:
                 partition.append_as_follower(records)
@@ -236,7 +237,7 @@ class ReplicaFetcher:
                 log.warning("%s: follower append refused: %s; truncating again", partition.tp, exc)
                 following.needs_truncation = True
                 return
-        partition.update_high_watermark_from_leader(data.high_watermark)  # type: ignore[attr-defined]
+        partition.update_high_watermark_from_leader(data.high_watermark)
 
     def _pause(self, following: _Following, why: str) -> None:
         log.info("%s: fetch from broker %d paused: %s", following.partition.tp, self.leader, why)

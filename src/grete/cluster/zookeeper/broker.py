@@ -240,7 +240,7 @@ class ZkBroker:
             return  # older than this leader's own ISR write: the view has not caught up yet
         if state.leader == self.local_id:
             if not partition.is_leader or partition.leader_epoch != state.leader_epoch or \
-                    not self._was_made_leader(partition):
+                    partition.tp not in self._leaders:
                 self.fetchers.unfollow(partition.tp)
                 partition.log.maybe_assign_epoch_start_offset(state.leader_epoch, partition.log.log_end_offset)
                 partition.become_leader(state.leader_epoch, replicas, state.isr, version)
@@ -275,9 +275,6 @@ class ZkBroker:
                 self.on_leadership(tp, leads)
             except Exception:
                 log.exception("%s: reacting to %s leadership failed", tp, "taking" if leads else "losing")
-
-    def _was_made_leader(self, partition: Partition) -> bool:
-        return partition.tp in self._leaders
 
     # -- ISR ---------------------------------------------------------------------------------
 
