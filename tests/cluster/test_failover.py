@@ -689,7 +689,7 @@ def test_leaders_keep_serving_while_zookeeper_restarts(
                 with RawKafka(cluster.broker(before[p]["leader"]).bootstrap, timeout=10.0) as raw:
                     during.append(probe.produce(raw, topic_name, p, timeout_ms=5000))
             assert during == [ErrorCode.none] * PARTITIONS, during
-            read_during = read_back(cluster.bootstrap, topic_name, timeout=15)
+            read_during = read_back(cluster.bootstrap, topic_name, timeout=45)
         finally:
             zookeeper.start()
         assert probe.values(ErrorCode.none) <= {r.value for r in read_during}
