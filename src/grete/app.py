@@ -91,7 +91,7 @@ class Broker:
         advertised = {name: (e.host, e.port) for name, e in services.endpoints.items()}
         if self._zk_broker is not None:
             try:
-                await self._zk_broker.start(advertised, next(iter(services.endpoints)))
+                await self._zk_broker.start(advertised, cfg.inter_broker_listener())
             except BaseException:
                 await server.shutdown()
                 with contextlib.suppress(Exception):

@@ -3,6 +3,8 @@
 cluster                 3 Grete brokers in cluster mode on the `zookeeper` fixture's server,
                         each reaching it through its own TcpProxy, with settings that notice
                         failures in seconds (CLUSTER_OVERRIDES); stopped after the test
+partitionable_cluster   the same, with brokers reaching each other through proxies too
+                        (GreteCluster peer_proxies), so a test can part them
 java_history_producer   the compiled tests/compat/java/GreteHistoryProducer program
 
 When a test that used `cluster` fails, the tail of each of its brokers' logs joins the report.
@@ -42,6 +44,22 @@ def cluster(zookeeper: ZooKeeperProcess, tmp_path: Path) -> Iterator[GreteCluste
         started.stop()
 
 
+@pytest.fixture
+def partitionable_cluster(zookeeper: ZooKeeperProcess, tmp_path: Path) -> Iterator[GreteCluster]:
+    started = GreteCluster(
+        zookeeper,
+        tmp_path / "cluster",
+        size=CLUSTER_SIZE,
+        overrides=CLUSTER_OVERRIDES,
+        peer_proxies=True,
+    )
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
 @pytest.fixture(scope="session")
 def java_history_producer(tmp_path_factory: pytest.TempPathFactory) -> JavaProgram:
     try:
@@ -57,7 +75,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    found = getattr(item, "funcargs", {}).get("cluster")
+    funcargs = getattr(item, "funcargs", {})
+    found = funcargs.get("cluster") or funcargs.get("partitionable_cluster")
     if report.failed and isinstance(found, GreteCluster):
         for broker_id in found.broker_ids:
             broker = found.broker(broker_id)

@@ -9,6 +9,14 @@ The cluster also holds an observer: a kazoo client connected to ZooKeeper direct
 reads Kafka's znodes (/brokers/ids, /controller, partition state) the way an operator
 would, to wait for registrations and to see who leads.
 
+With ``peer_proxies``, brokers also reach each other only through proxies, one per
+ordered pair: broker j has a plaintext listener REPLICATION_FROM_i for each broker i, and
+advertises it on the port of the proxy that carries i's connections to j; broker i's
+inter.broker.listener.name is REPLICATION_FROM_i. So cut_peers(a, b) parts two brokers in
+both directions while clients (on PLAINTEXT) and ZooKeeper still reach both, and
+isolate_from_peers(b) parts b from every other broker. Kafka's own settings do all of it:
+the broker under test is not told it is being tested.
+
 Not thread-safe: drive a cluster from one thread (the proxies run their own threads).
 """
 
@@ -55,6 +63,7 @@ class GreteCluster:
         start_timeout: float = 60.0,
         stop_timeout: float = 30.0,
         registration_timeout: float = 30.0,
+        peer_proxies: bool = False,
     ) -> None:
         if size < 1:
             raise ValueError(f"a cluster needs at least one broker, not {size}")
@@ -67,9 +76,23 @@ class GreteCluster:
         self.chroot = chroot or ""
         self.registration_timeout = registration_timeout
         self.broker_ids = list(range(size))
-        ports = _distinct_free_ports(2 * size)
+        ports = _distinct_free_ports(2 * size + (2 * size * size - size if peer_proxies else 0))
         self._proxies: dict[int, TcpProxy] = {}
         self._brokers: dict[int, BrokerProcess] = {}
+        # (from, to) -> the proxy carrying broker `from`'s connections to broker `to`.
+        self._links: dict[tuple[int, int], TcpProxy] = {}
+        replication: dict[int, dict[str, tuple[int, int]]] = {b: {} for b in self.broker_ids}
+        for to_id in self.broker_ids if peer_proxies else ():
+            for from_id in self.broker_ids:
+                bound = ports.pop()
+                advertised = bound
+                if from_id != to_id:  # a broker never connects to itself: no proxy
+                    link = TcpProxy(
+                        (HOST, bound), listen_port=ports.pop(), name=f"broker-{from_id}-to-{to_id}"
+                    )
+                    self._links[(from_id, to_id)] = link
+                    advertised = link.listen_port
+                replication[to_id][replication_listener(from_id)] = (bound, advertised)
         for broker_id in self.broker_ids:
             proxy = TcpProxy(
                 (HOST, zookeeper.port),
@@ -87,7 +110,15 @@ class GreteCluster:
                 zookeeper_connect=f"{HOST}:{proxy.listen_port}{self.chroot}",
                 broker_id=broker_id,
                 rack=None if racks is None else racks[broker_id],
-                overrides=overrides,
+                overrides={
+                    **(overrides or {}),
+                    **(
+                        {"inter.broker.listener.name": replication_listener(broker_id)}
+                        if peer_proxies
+                        else {}
+                    ),
+                },
+                extra_listeners=replication[broker_id],
             )
         self._observer: KazooClient | None = None
 
@@ -108,9 +139,13 @@ class GreteCluster:
         """The proxy through which broker ``broker_id`` (and only it) reaches ZooKeeper."""
         return self._proxies[broker_id]
 
+    def peer_link(self, from_id: int, to_id: int) -> TcpProxy:
+        """The proxy carrying broker ``from_id``'s connections (its fetches) to ``to_id``."""
+        return self._links[(from_id, to_id)]
+
     def open_proxies(self) -> None:
-        """Start every ZooKeeper proxy not yet started (start() does this first)."""
-        for proxy in self._proxies.values():
+        """Start every proxy not yet started (start() does this first)."""
+        for proxy in [*self._proxies.values(), *self._links.values()]:
             if not proxy.running:
                 proxy.start()
 
@@ -162,9 +197,28 @@ class GreteCluster:
         """Cut the broker's path to ZooKeeper; clients and peers still reach the broker."""
         self._proxies[broker_id].cut(mode)
 
+    def cut_peers(self, a: int, b: int, mode: CutMode | str = CutMode.BLACKHOLE) -> None:
+        """Part brokers ``a`` and ``b`` in both directions (needs peer_proxies)."""
+        self._links[(a, b)].cut(mode)
+        self._links[(b, a)].cut(mode)
+
+    def isolate_from_peers(self, broker_id: int, mode: CutMode | str = CutMode.BLACKHOLE) -> None:
+        """Part the broker from every other broker; clients and ZooKeeper still reach it."""
+        for other in self.broker_ids:
+            if other != broker_id:
+                self.cut_peers(broker_id, other, mode)
+
+    def isolate(self, broker_id: int, mode: CutMode | str = CutMode.BLACKHOLE) -> None:
+        """Part the broker from ZooKeeper and every other broker; only clients reach it."""
+        self.isolate_from_zookeeper(broker_id, mode)
+        self.isolate_from_peers(broker_id, mode)
+
     def heal(self, broker_id: int) -> None:
-        """Undo isolate_from_zookeeper()."""
+        """Undo every cut of the broker: to ZooKeeper and, with peer_proxies, to its peers."""
         self._proxies[broker_id].restore()
+        for (from_id, to_id), link in self._links.items():
+            if broker_id in (from_id, to_id):
+                link.restore()
 
     def stop(self, *, check: bool = True) -> None:
         """SIGTERM every broker at once and wait; close the proxies and the observer.
@@ -180,7 +234,7 @@ class GreteCluster:
             problems = [problem for problem in outcomes if problem]
         for broker in self.brokers:
             broker.kill()  # reaps, and closes the log, of any broker left
-        for proxy in self._proxies.values():
+        for proxy in [*self._proxies.values(), *self._links.values()]:
             proxy.close()
         if self._observer is not None:
             self._observer.stop()
@@ -295,6 +349,11 @@ class GreteCluster:
         if not isinstance(decoded, dict):
             raise TypeError(f"{path} holds {decoded!r}, not a JSON object")
         return decoded
+
+
+def replication_listener(from_id: int) -> str:
+    """The listener name through which broker ``from_id`` reaches its peers."""
+    return f"REPLICATION_FROM_{from_id}"
 
 
 def _stop_quietly(broker: BrokerProcess) -> str | None:

@@ -248,6 +248,8 @@ class BrokerProcess(ServerProcess):
     For cluster mode, zookeeper_connect and broker_id add `--zookeeper` and `--broker-id`,
     rack adds `--override broker.rack=...` and overrides one `--override key=value` each;
     all of them come before extra_args, and none is added when left unset.
+    extra_listeners (name -> (bound port, advertised port)) add plaintext listeners besides
+    PLAINTEXT, advertised on their own ports (a proxy in front of them, say).
     The working tree's src/ is put first on PYTHONPATH so the code under test is what runs.
     pause()/resume() freeze the broker with SIGSTOP/SIGCONT; stop() resumes it first.
     """
@@ -267,6 +269,7 @@ class BrokerProcess(ServerProcess):
         broker_id: int | None = None,
         rack: str | None = None,
         overrides: Mapping[str, str] | None = None,
+        extra_listeners: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         super().__init__(
             data_dir,
@@ -281,16 +284,36 @@ class BrokerProcess(ServerProcess):
         self.broker_id = broker_id
         self.rack = rack
         self.overrides = dict(overrides or {})
+        self.extra_listeners = dict(extra_listeners or {})
         self._paused = False
 
     def command(self) -> list[str]:
+        listeners = [f"PLAINTEXT://{HOST}:{self.port}"]
+        listeners += [
+            f"{name}://{HOST}:{bound}" for name, (bound, _) in self.extra_listeners.items()
+        ]
         return [
             sys.executable, "-m", "grete", "serve",
-            "--listeners", f"PLAINTEXT://{HOST}:{self.port}",
+            "--listeners", ",".join(listeners),
             "--log-dirs", str(self.data_dir),
             *self.cluster_args(),
             *self.extra_args,
         ]  # fmt: skip
+
+    def listener_settings(self) -> dict[str, str]:
+        """advertised.listeners and the protocol map for the extra listeners (plaintext,
+        each advertised on its own port: a proxy's, say); empty without extra listeners."""
+        if not self.extra_listeners:
+            return {}
+        advertised = [f"PLAINTEXT://{HOST}:{self.port}"]
+        advertised += [
+            f"{name}://{HOST}:{port}" for name, (_, port) in self.extra_listeners.items()
+        ]
+        protocols = ["PLAINTEXT:PLAINTEXT", *(f"{name}:PLAINTEXT" for name in self.extra_listeners)]
+        return {
+            "advertised.listeners": ",".join(advertised),
+            "listener.security.protocol.map": ",".join(protocols),
+        }
 
     def cluster_args(self) -> list[str]:
         """The cluster-mode part of the command line; empty for a single node."""
@@ -299,7 +322,7 @@ class BrokerProcess(ServerProcess):
             args += ["--zookeeper", self.zookeeper_connect]
         if self.broker_id is not None:
             args += ["--broker-id", str(self.broker_id)]
-        settings = dict(self.overrides)
+        settings = {**self.listener_settings(), **self.overrides}
         if self.rack is not None:
             settings["broker.rack"] = self.rack
         for key, value in settings.items():

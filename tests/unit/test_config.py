@@ -44,6 +44,8 @@ KAFKA_DEFAULTS = {
     "advertised.listeners": None,
     "listener.security.protocol.map":
         "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
+    "inter.broker.listener.name": None,
+    "security.inter.broker.protocol": None,  # Kafka shows PLAINTEXT; unset means it
     "log.dirs": "/tmp/kafka-logs",
     "log.dir": "/tmp/kafka-logs",
     "num.partitions": "1",
@@ -356,11 +358,34 @@ def test_custom_listener_names_need_the_protocol_map() -> None:
      "non-routable address 0.0.0.0"),
     ({"advertised.listeners": "SSL://example.com:9093"}, "advertised.listeners",
      "listener SSL is not in listeners"),
+    ({"inter.broker.listener.name": "INTERNAL"}, "inter.broker.listener.name",
+     "must be a listener name in advertised.listeners"),
+    ({"inter.broker.listener.name": "PLAINTEXT", "security.inter.broker.protocol": "PLAINTEXT"},
+     "inter.broker.listener.name", "only one of"),
+    ({"security.inter.broker.protocol": "TLS"}, "security.inter.broker.protocol",
+     "expected one of PLAINTEXT"),
 ])
 def test_bad_listener_settings(overrides: dict[str, str], setting: str, reason: str) -> None:
     message = load_error(**overrides)
     assert f"setting {setting!r}" in message
     assert reason in message
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({}, "PLAINTEXT"),  # Kafka's default: the listener named after PLAINTEXT
+    ({"listeners": "CLIENT://127.0.0.1:9092,PLAINTEXT://127.0.0.1:9093",
+      "listener.security.protocol.map": "CLIENT:PLAINTEXT,PLAINTEXT:PLAINTEXT"}, "PLAINTEXT"),
+    ({"listeners": "CLIENT://127.0.0.1:9092,INTERNAL://127.0.0.1:9093",
+      "listener.security.protocol.map": "CLIENT:SSL,INTERNAL:PLAINTEXT"}, "INTERNAL"),
+    ({"listeners": "CLIENT://127.0.0.1:9092,INTERNAL://127.0.0.1:9093",
+      "listener.security.protocol.map": "CLIENT:SSL,INTERNAL:SSL",
+      "security.inter.broker.protocol": "SSL"}, "CLIENT"),
+    ({"listeners": "CLIENT://127.0.0.1:9092,INTERNAL://127.0.0.1:9093",
+      "listener.security.protocol.map": "CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT",
+      "inter.broker.listener.name": "INTERNAL"}, "INTERNAL"),
+])
+def test_inter_broker_listener(overrides: dict[str, str], expected: str) -> None:
+    assert load(**overrides).inter_broker_listener() == expected
 
 
 def test_ipv4_and_ipv6_listeners_may_share_a_port() -> None:

@@ -107,6 +107,13 @@ class BrokerConfig(BaseSettings):
     listener_security_protocol_map: Annotated[str, _STRING] = Field(
         default=DEFAULT_PROTOCOL_MAP, alias="listener.security.protocol.map",
         description="Comma-separated LISTENER_NAME:SECURITY_PROTOCOL pairs.")
+    inter_broker_listener_name: Annotated[str | None, _STRING] = Field(
+        default=None, alias="inter.broker.listener.name",
+        description="Listener that brokers use to reach each other (replication).")
+    security_inter_broker_protocol: Annotated[str | None, _STRING] = Field(
+        default=None, alias="security.inter.broker.protocol",
+        description="Security protocol between brokers (PLAINTEXT when neither it nor "
+                    "inter.broker.listener.name is set).")
 
     # cluster mode (ZooKeeper); unset: a single node with embedded metadata
     zookeeper_connect: Annotated[str | None, _STRING] = Field(
@@ -306,6 +313,20 @@ class BrokerConfig(BaseSettings):
     def listener_endpoints(self) -> list[Endpoint]:
         """The addresses to bind, in configured order."""
         return parse_listeners(list_items(self.listeners), self.security_protocol_map())
+
+    def inter_broker_listener(self) -> str:
+        """The advertised listener peers connect to: inter.broker.listener.name, else the one
+        named after security.inter.broker.protocol (Kafka's default), else the first one
+        with that protocol, else the first advertised listener (where Kafka refuses to
+        start, a single node with only custom-named listeners keeps working)."""
+        advertised = self.advertised_endpoints()
+        if self.inter_broker_listener_name is not None:
+            return self.inter_broker_listener_name
+        protocol = self.security_inter_broker_protocol or "PLAINTEXT"
+        for e in advertised:
+            if e.name == protocol:
+                return e.name
+        return next((e.name for e in advertised if e.security_protocol == protocol), advertised[0].name)
 
     def advertised_endpoints(self) -> list[Endpoint]:
         """The addresses given to clients (Metadata, FindCoordinator). An empty host becomes

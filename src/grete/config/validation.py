@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from grete.config.entries import ConfigType
 from grete.config.kafka_type import KafkaType, list_items
-from grete.config.listeners import NONROUTABLE, Endpoint
+from grete.config.listeners import NONROUTABLE, SECURITY_PROTOCOLS, Endpoint
 
 if TYPE_CHECKING:
     from grete.config.broker import BrokerConfig
@@ -90,6 +90,21 @@ def check_settings(cfg: BrokerConfig) -> None:
         raise SettingError("listeners", "", "at least one listener is needed")
     _check_unique_ports(endpoints)
     _check_advertised(cfg)
+    _check_inter_broker(cfg)
+
+
+def _check_inter_broker(cfg: BrokerConfig) -> None:
+    name, protocol = cfg.inter_broker_listener_name, cfg.security_inter_broker_protocol
+    if name is not None and protocol is not None:
+        raise SettingError("inter.broker.listener.name", name,
+                           "only one of inter.broker.listener.name and "
+                           "security.inter.broker.protocol may be set")
+    if protocol is not None and protocol not in SECURITY_PROTOCOLS:
+        raise SettingError("security.inter.broker.protocol", protocol,
+                           f"expected one of {', '.join(SECURITY_PROTOCOLS)}")
+    if name is not None and name not in {e.name for e in cfg.advertised_endpoints()}:
+        raise SettingError("inter.broker.listener.name", name,
+                           "must be a listener name in advertised.listeners")
 
 
 def _check_advertised(cfg: BrokerConfig) -> None:

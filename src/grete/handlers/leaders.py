@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from grete.cluster.zookeeper.controller import Deposed
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
@@ -36,12 +37,14 @@ async def handle_elect_leaders(ctx: RequestContext, request: Any) -> Any:
         results = {tp: "election_not_needed" if tp in known else "unknown_topic_or_partition" for tp in wanted}
     elif not controller.active:
         return s.response(throttle_time=0, error_code=ErrorCode.not_controller, replica_election_results=[])
-    elif election_type == UNCLEAN:
-        results = await controller.elect_unclean_leaders(wanted)
-    elif election_type == PREFERRED:
-        results = await controller.elect_preferred_leaders(wanted)
-    else:
+    elif election_type not in (UNCLEAN, PREFERRED):
         return s.response(throttle_time=0, error_code=ErrorCode.invalid_request, replica_election_results=[])
+    else:
+        elect = controller.elect_unclean_leaders if election_type == UNCLEAN else controller.elect_preferred_leaders
+        try:
+            results = await elect(wanted)
+        except Deposed:  # a successor took over while we wrote: the client asks it
+            return s.response(throttle_time=0, error_code=ErrorCode.not_controller, replica_election_results=[])
     by_topic: dict[str, list[Any]] = {}
     for (topic, partition), error in results.items():
         by_topic.setdefault(topic, []).append(s.make(
@@ -65,7 +68,11 @@ async def handle_alter_partition_reassignments(ctx: RequestContext, request: Any
         for p in topic.partitions:
             target = None if p.replicas is None else list(p.replicas)
             if controller is not None:
-                outcome = await controller.reassign(topic.name, p.partition_index, target)
+                try:
+                    outcome = await controller.reassign(topic.name, p.partition_index, target)
+                except Deposed:
+                    return s.response(throttle_time=0, error_code=ErrorCode.not_controller,
+                                      error_message="the controller changed", responses=[])
             else:
                 outcome = _single_node_reassignment(ctx, topic.name, p.partition_index, target)
             error, message = (ErrorCode.none, None) if outcome is None else (ErrorCode[outcome[0]], outcome[1])

@@ -105,9 +105,13 @@ class ZkBroker:
             await self.zk.ensure_path(path)
         self.cluster_id = await self._agree_cluster_id()
         self._inter_broker_listener = inter_broker_listener
+        protocols = self.config.security_protocol_map()
         self._registration = BrokerRegistration(
             self.local_id,
-            tuple(EndPoint(name, host, port) for name, (host, port) in endpoints.items()),
+            tuple(
+                EndPoint(name, host, port, protocols.get(name, "PLAINTEXT"))
+                for name, (host, port) in endpoints.items()
+            ),
             rack=self.config.broker_rack,
             timestamp_ms=int(time.time() * 1000),
         ).encode()

@@ -30,6 +30,7 @@ from grete.cluster.zookeeper.client import (
     BadVersion,
     CheckVersion,
     CreateOp,
+    DeleteOp,
     NodeExists,
     NoNode,
     SessionState,
@@ -37,6 +38,7 @@ from grete.cluster.zookeeper.client import (
     TransactionFailed,
     ZkClient,
     ZkError,
+    ZkOp,
 )
 from grete.cluster.zookeeper.json_fields import ZNodeFormatError
 from grete.cluster.zookeeper.notifications import PartitionReassignment
@@ -161,6 +163,16 @@ class ZkController:
                 continue
             return epoch, stat.version
 
+    async def _still_elected(self) -> bool:
+        """Whether /controller is still the node this session created (the view may lag
+        behind our own election, so it is read directly)."""
+        found = await self._zk.get(paths.CONTROLLER)
+        return (
+            found is not None
+            and ControllerRegistration.decode(found[0]).broker_id == self._local_id
+            and found[1].ephemeral_owner == self._zk.session_id
+        )
+
     async def _await_vacancy(self) -> None:
         vacant = asyncio.Event()
         stat = await self._zk.exists(paths.CONTROLLER, watch=vacant.set)
@@ -179,6 +191,12 @@ class ZkController:
     async def _serve(self) -> None:
         while self.active:
             self._wake.clear()
+            if self._view.controller_id != self._local_id and not await self._still_elected():
+                # A successor took over (our session expired), though our own client may
+                # not have told us yet. Its epoch fences our writes; resign as well.
+                log.warning("controller %d: /controller names another broker; resigning", self._local_id)
+                self.active = False
+                return
             await self._reconcile()
             await self._delete_marked_topics()
             await self._reassign_from_znode()
@@ -419,16 +437,42 @@ class ZkController:
                 outcome = await self.reassign(tp.topic, tp.partition, replicas)
                 if outcome is not None:
                     log.warning("%s-%d: reassignment refused: %s", tp.topic, tp.partition, outcome[1])
-        with contextlib.suppress(NoNode, BadVersion):
-            await self._zk.delete(paths.REASSIGN_PARTITIONS, version=found[1].version)
+        try:
+            await self._zk.multi([
+                CheckVersion(paths.CONTROLLER_EPOCH, self._epoch_version),
+                DeleteOp(paths.REASSIGN_PARTITIONS, found[1].version),
+            ])
+        except TransactionFailed as exc:
+            self._fenced(exc)  # else rewritten meanwhile: the watch brings the new request
 
     async def _delete_marked_topics(self) -> None:
+        """Delete each topic marked in /admin/delete_topics: its assignment subtree, its
+        config and the mark, in one multi checked against our epoch (a deposed controller
+        deletes nothing). A subtree that changed meanwhile fails the multi; the next round
+        tries again."""
         marked = await self._zk.get_children(paths.DELETE_TOPICS, watch=self._wake.set) or []
         for topic in marked:
-            with contextlib.suppress(NoNode):
-                await self._zk.delete(paths.topic_path(topic), recursive=True)
-            with contextlib.suppress(NoNode):
-                await self._zk.delete(paths.topic_config_path(topic))
-            with contextlib.suppress(NoNode):
-                await self._zk.delete(paths.delete_topic_path(topic))
+            ops: list[ZkOp] = [CheckVersion(paths.CONTROLLER_EPOCH, self._epoch_version)]
+            ops += [DeleteOp(path) for path in reversed(await self._subtree(paths.topic_path(topic)))]
+            if await self._zk.exists(paths.topic_config_path(topic)) is not None:
+                ops.append(DeleteOp(paths.topic_config_path(topic)))
+            ops.append(DeleteOp(paths.delete_topic_path(topic)))
+            try:
+                await self._zk.multi(ops)
+            except TransactionFailed as exc:
+                self._fenced(exc)
+                continue
             log.info("deleted topic %s", topic)
+
+    async def _subtree(self, root: str) -> list[str]:
+        """``root`` and every znode under it, parents before children; [] if absent."""
+        found: list[str] = []
+        pending = [root]
+        while pending:
+            path = pending.pop()
+            children = await self._zk.get_children(path)
+            if children is None:
+                continue
+            found.append(path)
+            pending += [f"{path}/{child}" for child in children]
+        return found
