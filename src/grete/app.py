@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from grete.clock import SYSTEM_CLOCK, Clock
+from grete.cluster.client_quotas import LocalClientQuotaStore
 from grete.cluster.controller import Controller, LocalAdmin
 from grete.cluster.image import LocalCluster
 from grete.cluster.metadata import MetadataStore
@@ -26,6 +27,7 @@ from grete.cluster.producer_ids import ProducerIdManager
 from grete.cluster.zookeeper.admin import ZkAdmin
 from grete.cluster.zookeeper.broker import ZkBroker
 from grete.cluster.zookeeper.client import ZkClient, ZkError
+from grete.cluster.zookeeper.client_quotas import ZkClientQuotaStore
 from grete.cluster.zookeeper.producer_ids import ZkProducerIdManager
 from grete.config import BrokerConfig, load_config
 from grete.coordinator.group.coordinator import GroupCoordinator
@@ -92,6 +94,7 @@ class Broker:
         if self._zk_broker is not None:
             try:
                 await self._zk_broker.start(advertised, cfg.inter_broker_listener())
+                await services.quotas.start()
             except BaseException:
                 await server.shutdown()
                 with contextlib.suppress(Exception):
@@ -139,6 +142,7 @@ class Broker:
             groups=groups,
             clock=self.clock,
             log_dir=str(log_dir),
+            quotas=LocalClientQuotaStore.open(log_dir),
         )
 
     def _cluster_services(self, log_dir: Path, replicas: ReplicaManager) -> BrokerServices:
@@ -173,6 +177,7 @@ class Broker:
             groups=groups,
             clock=self.clock,
             log_dir=str(log_dir),
+            quotas=ZkClientQuotaStore(zk, self.clock),
             cluster_controller=node.controller,
         )
 
@@ -187,6 +192,7 @@ class Broker:
         services.replicas.purgatory.shutdown()
         services.groups.shutdown()
         await server.shutdown()
+        await services.quotas.stop()
         if self._zk_broker is not None:
             await self._zk_broker.stop()
         for task in self._tasks:

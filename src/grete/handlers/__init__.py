@@ -2,6 +2,7 @@
 
 from grete.handlers import (  # noqa: F401 - imported for their registrations
     api_versions,
+    client_quotas,
     cluster,
     configs,
     consumer_group,

@@ -11,6 +11,7 @@ from grete.protocol import RequestHeader, Schema
 
 if TYPE_CHECKING:
     from grete.clock import Clock
+    from grete.cluster.client_quotas import ClientQuotaStore
     from grete.cluster.controller import Controller, TopicAdmin
     from grete.cluster.image import ClusterView, TopicCatalog
     from grete.cluster.producer_ids import ProducerIds
@@ -47,6 +48,7 @@ class BrokerServices:
     groups: GroupCoordinator
     clock: Clock
     log_dir: str
+    quotas: ClientQuotaStore  # client quota configs (enforced from issue 6)
     cluster_controller: ZkController | None = None  # cluster mode: this broker's controller role
     # Set once the broker knows the cluster (cluster mode: its view is loaded); requests
     # that arrive earlier wait, rather than see an empty cluster.

@@ -8,6 +8,7 @@
     /brokers/topics/<topic>                       replica assignment and topic id
     /brokers/topics/<topic>/partitions/<p>/state  leader, leader epoch, ISR
     /config/<entity type>/<name>                  dynamic config overrides
+    /config/users/<user>/clients/<client id>      quota overrides of one user's client
     /config/changes/config_change_<seq>           notifies brokers of a config override change
     /admin/delete_topics/<topic>                  marks a topic for deletion
     /admin/reassign_partitions                    legacy reassignment request
@@ -130,6 +131,18 @@ def client_config_path(client_id: str) -> str:
     """/config/clients/<client id>, sanitized; DEFAULT_ENTITY names the default quota."""
     name = client_id if client_id == DEFAULT_ENTITY else sanitize_entity_name(client_id)
     return config_entity_path(CONFIG_CLIENTS, name)
+
+
+def quota_entity_znode_name(name: str | None) -> str:
+    """A user, client id or IP as one znode name: sanitized, or DEFAULT_ENTITY for None."""
+    return DEFAULT_ENTITY if name is None else sanitize_entity_name(name)
+
+
+def user_client_config_path(sanitized_user: str, sanitized_client_id: str) -> str:
+    """/config/users/<user>/clients/<client id>; both names already quota_entity_znode_name()d."""
+    user = config_entity_path(CONFIG_USERS, sanitized_user)
+    client = config_entity_path(CONFIG_CLIENTS, sanitized_client_id)  # checks the name
+    return f"{user}/{CONFIG_CLIENTS}/{client.rsplit('/', 1)[1]}"
 
 
 def broker_config_path(broker_id: int | None) -> str:
