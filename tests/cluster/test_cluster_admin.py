@@ -770,7 +770,11 @@ def test_controlled_shutdown_hands_leadership_over_and_elect_leaders_restores_it
         assert new.leader != victim and new.leader in old.isr, (partition, old, new)
         # One hand-over; the controller may also have taken the stopped broker out of the
         # ISR of a partition meanwhile (one more epoch). No offline state: `leaderless` above.
-        assert old.leader_epoch + 1 <= new.leader_epoch <= old.leader_epoch + 2, (partition, old, new)
+        assert old.leader_epoch + 1 <= new.leader_epoch <= old.leader_epoch + 2, (
+            partition,
+            old,
+            new,
+        )
         assert victim not in new.isr
         stat = cluster.observer().exists(f"/brokers/topics/{topic}/partitions/{partition}/state")
         assert stat.mzxid < gone_at, (

@@ -24,9 +24,17 @@ class TolerantMember(threading.Thread):
     """A classic-protocol member that rides out a failover: a commit that fails (the
     coordinator moved) is not recorded, and the member carries on."""
 
-    def __init__(self, name: str, ledger: CommitLedger, bootstrap: str, group: str, topic: str) -> None:
+    def __init__(
+        self, name: str, ledger: CommitLedger, bootstrap: str, group: str, topic: str
+    ) -> None:
         super().__init__(name=name, daemon=True)
-        self.member, self.ledger, self.bootstrap, self.group, self.topic = name, ledger, bootstrap, group, topic
+        self.member, self.ledger, self.bootstrap, self.group, self.topic = (
+            name,
+            ledger,
+            bootstrap,
+            group,
+            topic,
+        )
         self.stopping = threading.Event()
         self.failed_commits = 0
         self.error: BaseException | None = None
@@ -38,11 +46,18 @@ class TolerantMember(threading.Thread):
             self.error = exc
 
     def _consume(self) -> None:
-        consumer = Consumer({
-            "bootstrap.servers": self.bootstrap, "group.id": self.group, "group.protocol": "classic",
-            "enable.auto.commit": False, "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 1000, "partition.assignment.strategy": "range",
-        })
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": self.group,
+                "group.protocol": "classic",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 1000,
+                "partition.assignment.strategy": "range",
+            }
+        )
         owned: set[int] = set()
 
         def on_assign(_: Any, partitions: list[TopicPartition]) -> None:
@@ -52,7 +67,9 @@ class TolerantMember(threading.Thread):
         def on_revoke(_: Any, partitions: list[TopicPartition]) -> None:
             owned.clear()
 
-        consumer.subscribe([self.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
+        consumer.subscribe(
+            [self.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke
+        )
         deadline = time.monotonic() + 120
         try:
             while not self.stopping.is_set() and time.monotonic() < deadline:
@@ -89,8 +106,11 @@ def test_group_consumes_through_a_coordinator_failover(cluster: GreteCluster) ->
     for member in members:
         member.start()
     try:
-        wait_for(lambda: len({(r.partition, r.offset) for r in ledger.snapshot()[0]}) >= PHASE, 60,
-                 "the group to read the first phase")
+        wait_for(
+            lambda: len({(r.partition, r.offset) for r in ledger.snapshot()[0]}) >= PHASE,
+            60,
+            "the group to read the first phase",
+        )
         index = partition_for(group, OFFSETS_PARTITIONS)
         state = cluster.partition_state("__consumer_offsets", index)
         assert state is not None
@@ -100,11 +120,18 @@ def test_group_consumes_through_a_coordinator_failover(cluster: GreteCluster) ->
 
         def moved() -> bool:
             now = cluster.partition_state("__consumer_offsets", index)
-            return now is not None and now["leader"] not in (coordinator, -1) and now["leader_epoch"] > epoch
+            return (
+                now is not None
+                and now["leader"] not in (coordinator, -1)
+                and now["leader_epoch"] > epoch
+            )
 
         cluster.wait_until(moved, "a new coordinator for the group", timeout=20)
-        wait_for(lambda: {r.value for r in ledger.snapshot()[0]} >= set(expected), 90,
-                 "the group to read everything after the failover")
+        wait_for(
+            lambda: {r.value for r in ledger.snapshot()[0]} >= set(expected),
+            90,
+            "the group to read everything after the failover",
+        )
     finally:
         for member in members:
             member.stopping.set()
@@ -114,11 +141,15 @@ def test_group_consumes_through_a_coordinator_failover(cluster: GreteCluster) ->
         assert member.error is None, f"member {member.member} failed: {member.error!r}"
     records, _ = ledger.snapshot()
     assert {r.value for r in records} >= set(expected), "every record read"
-    assert ledger.rereads_of_committed() == [], "no record read again after its offset was committed"
+    assert ledger.rereads_of_committed() == [], (
+        "no record read again after its offset was committed"
+    )
     # The committed offsets survived the coordinator's death: a new member starts there.
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        committed = consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=20)
+        committed = consumer.committed(
+            [TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=20
+        )
     finally:
         consumer.close()
     # A commit whose answer was lost with the coordinator may still have landed: at least.
