@@ -975,3 +975,53 @@ def test_partition_reassignment_moves_replicas(cluster: GreteCluster) -> None:
         r.value for r in read_back(cluster.bootstrap, topic, timeout=30) if r.partition == 0
     ]
     assert stored_values == [b"move-%03d" % n for n in range(count)]
+
+
+def test_requests_that_need_zookeeper_fail_retriably_while_it_is_down(
+    cluster: GreteCluster, zookeeper: ZooKeeperProcess
+) -> None:
+    """A ZooKeeper outage fails what needs ZooKeeper with a retriable error code, on a
+    connection that stays open and keeps serving everything else; once ZooKeeper is back
+    the same requests succeed. (FindCoordinator used to close the connection: librdkafka's
+    fetches on it failed too, and a consumer stalled.)"""
+    with RawKafka(cluster.broker(0).bootstrap, timeout=30.0) as raw:
+        metadata(raw, [])  # the view is loaded
+        zookeeper.stop()
+        try:
+            # __consumer_offsets does not exist yet: finding a coordinator needs ZooKeeper.
+            found = raw.request(ApiKey.FIND_COORDINATOR, 3, key="outage-group", key_type=0)
+            assert found.error_code == ErrorCode.coordinator_not_available, found
+            topic = raw.make(
+                ApiKey.CREATE_TOPICS, 7, "CreatableTopic", name="created-during-outage",
+                num_partitions=1, replication_factor=3, assignments=(), configs=(),
+            )  # fmt: skip
+            created = raw.request(
+                ApiKey.CREATE_TOPICS, 7, topics=[topic], timeout=5000, validate_only=False
+            )
+            assert [t.error_code for t in created.topics] == [ErrorCode.request_timed_out]
+            answer = metadata(raw, [])  # the same connection still serves
+            assert {int(b.node_id) for b in answer.brokers} == set(cluster.broker_ids)
+        finally:
+            zookeeper.start()
+
+        def created_now() -> bool:
+            again = raw.request(
+                ApiKey.CREATE_TOPICS, 7, topics=[topic], timeout=5000, validate_only=False
+            )
+            code = again.topics[0].error_code
+            assert code in (
+                ErrorCode.none,
+                ErrorCode.request_timed_out,
+                ErrorCode.topic_already_exists,
+            )
+            return code in (ErrorCode.none, ErrorCode.topic_already_exists)
+
+        cluster.wait_until(created_now, "CreateTopics succeeds once ZooKeeper is back", 60.0)
+
+        def coordinator_found() -> bool:
+            found = raw.request(ApiKey.FIND_COORDINATOR, 3, key="outage-group", key_type=0)
+            return found.error_code == ErrorCode.none
+
+        cluster.wait_until(
+            coordinator_found, "FindCoordinator succeeds once ZooKeeper is back", 60.0
+        )

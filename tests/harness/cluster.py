@@ -27,10 +27,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import ConnectionLoss, NoNodeError, SessionExpiredError
 
 from .process import HOST, BrokerProcess
 from .tcp_proxy import CutMode, TcpProxy
@@ -40,6 +40,7 @@ from .zookeeper import ZooKeeperProcess
 BROKER_IDS_PATH = "/brokers/ids"
 CONTROLLER_PATH = "/controller"
 CONTROLLER_EPOCH_PATH = "/controller_epoch"
+_R = TypeVar("_R")
 
 
 class GreteCluster:
@@ -269,10 +270,25 @@ class GreteCluster:
             self._observer = client
         return self._observer
 
+    def _observe(self, read: Callable[[KazooClient], _R], timeout: float = 30.0) -> _R:
+        """``read`` with the observer, again after a lost connection or session (a
+        ZooKeeper restart can expire the observer's session too; kazoo then opens a new
+        one), for up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return read(self.observer())
+            except (SessionExpiredError, ConnectionLoss):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def registered_brokers(self) -> set[int]:
         """Ids under /brokers/ids: the brokers whose ZooKeeper session is alive."""
         try:
-            return {int(child) for child in self.observer().get_children(BROKER_IDS_PATH)}
+            return {
+                int(child) for child in self._observe(lambda zk: zk.get_children(BROKER_IDS_PATH))
+            }
         except NoNodeError:
             return set()
 
@@ -284,7 +300,7 @@ class GreteCluster:
     def controller_epoch(self) -> int | None:
         """The number in /controller_epoch, or None before the first election."""
         try:
-            data, _ = self.observer().get(CONTROLLER_EPOCH_PATH)
+            data, _ = self._observe(lambda zk: zk.get(CONTROLLER_EPOCH_PATH))
         except NoNodeError:
             return None
         return int(data.decode("ascii"))
@@ -296,7 +312,7 @@ class GreteCluster:
 
     def registration_session(self, broker_id: int) -> int | None:
         """The ZooKeeper session owning /brokers/ids/<id>, or None if not registered."""
-        stat = self.observer().exists(f"{BROKER_IDS_PATH}/{broker_id}")
+        stat = self._observe(lambda zk: zk.exists(f"{BROKER_IDS_PATH}/{broker_id}"))
         return None if stat is None else int(stat.ephemeralOwner)
 
     def wait_registered(self, broker_ids: Iterable[int], timeout: float | None = None) -> None:
@@ -342,7 +358,7 @@ class GreteCluster:
 
     def _read_json(self, path: str) -> dict[str, Any] | None:
         try:
-            data, _ = self.observer().get(path)
+            data, _ = self._observe(lambda zk: zk.get(path))
         except NoNodeError:
             return None
         decoded = json.loads(data)

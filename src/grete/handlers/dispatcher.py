@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from grete.cluster.errors import CoordinationUnavailable
 from grete.handlers.context import BrokerServices, RequestContext
 from grete.handlers.registry import REGISTRY
 from grete.network.connection import CloseConnection, ConnectionInfo
@@ -59,7 +60,13 @@ class Dispatcher:
         ctx = RequestContext(
             header, connection, self.services, schema(header.api_key, header.api_version)
         )
-        response = await spec.handle(ctx, request)
+        try:
+            response = await spec.handle(ctx, request)
+        except CoordinationUnavailable as exc:
+            # A handler without its own answer to a ZooKeeper outage: a retriable error
+            # rather than a closed connection (which would fail the client's other requests).
+            log.warning("%s: %s; answering REQUEST_TIMED_OUT", ApiKey(header.api_key).name, exc)
+            response = error_response(header.api_key, header.api_version, ErrorCode.request_timed_out)
         if response is None:
             return None
         return encode_response(header, response)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from grete.cluster.errors import CoordinationUnavailable
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
@@ -18,5 +19,11 @@ async def handle_init_producer_id(ctx: RequestContext, request: Any) -> Any:
                           producer_id=-1, producer_epoch=-1)
     # As in Kafka, an idempotent producer always gets a fresh id, even when it names its
     # current id and epoch (KIP-360): it bumps its epoch itself, without the broker.
-    producer_id = await ctx.services.producer_ids.next_id()
+    try:
+        producer_id = await ctx.services.producer_ids.next_id()
+    except CoordinationUnavailable:
+        # No producer id block from ZooKeeper: retriable, as Kafka answers while it
+        # cannot allocate one.
+        return s.response(throttle_time=0, error_code=ErrorCode.coordinator_load_in_progress,
+                          producer_id=-1, producer_epoch=-1)
     return s.response(throttle_time=0, error_code=ErrorCode.none, producer_id=producer_id, producer_epoch=0)

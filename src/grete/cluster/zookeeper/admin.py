@@ -13,10 +13,12 @@ Event loop only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from grete.cluster.controller import MAX_PARTITIONS, AdminError, NewTopic, checked_topic_configs
+from grete.cluster.errors import CoordinationUnavailable
 from grete.cluster.metadata import TopicMetadata, new_topic_id
 from grete.cluster.placement import PlacementError, assign_replicas
 from grete.cluster.topic_names import INTERNAL_TOPICS, collides, topic_name_error
@@ -28,6 +30,16 @@ from grete.cluster.zookeeper.znodes import EntityConfig, ReplicaAssignment, Topi
 from grete.config import BrokerConfig
 
 VIEW_WAIT_S = 10.0
+
+
+@contextlib.contextmanager
+def _zookeeper_answers(what: str) -> Iterator[None]:
+    """A ZooKeeper outage fails the admin request with REQUEST_TIMED_OUT (retriable),
+    rather than the connection."""
+    try:
+        yield
+    except CoordinationUnavailable as exc:
+        raise AdminError("request_timed_out", f"{what}: ZooKeeper did not answer ({exc})") from None
 
 
 class ZkAdmin:
@@ -96,18 +108,19 @@ class ZkAdmin:
         if validate_only:
             return topic
         znode = TopicAssignment({p: ReplicaAssignment(r) for p, r in assignment.items()}, topic_id)
-        await self._zk.ensure_path(paths.TOPICS)
-        await self._zk.ensure_path(paths.config_entity_type_path(paths.CONFIG_TOPICS))
-        try:
-            # The config first, so that the controller and the brokers see both at once.
-            await self._zk.multi([
-                CreateOp(paths.topic_config_path(new.name), EntityConfig(configs).encode()),
-                CreateOp(paths.topic_path(new.name), znode.encode()),
-            ])
-        except TransactionFailed as exc:
-            if isinstance(exc.cause, NodeExists):
-                raise AdminError("topic_already_exists", f"topic {new.name!r} already exists") from None
-            raise
+        with _zookeeper_answers(f"create topic {new.name!r}"):
+            await self._zk.ensure_path(paths.TOPICS)
+            await self._zk.ensure_path(paths.config_entity_type_path(paths.CONFIG_TOPICS))
+            try:
+                # The config first, so that the controller and the brokers see both at once.
+                await self._zk.multi([
+                    CreateOp(paths.topic_config_path(new.name), EntityConfig(configs).encode()),
+                    CreateOp(paths.topic_path(new.name), znode.encode()),
+                ])
+            except TransactionFailed as exc:
+                if isinstance(exc.cause, NodeExists):
+                    raise AdminError("topic_already_exists", f"topic {new.name!r} already exists") from None
+                raise
         return topic
 
     async def auto_create_topic(self, name: str) -> TopicMetadata:
@@ -119,11 +132,12 @@ class ZkAdmin:
         topic = self._view.topic(name)
         if topic is None:
             raise AdminError("unknown_topic_or_partition", f"topic {name!r} does not exist")
-        await self._zk.ensure_path(paths.DELETE_TOPICS)
-        try:
-            await self._zk.create(paths.delete_topic_path(name))
-        except NodeExists:
-            pass  # already marked
+        with _zookeeper_answers(f"delete topic {name!r}"):
+            await self._zk.ensure_path(paths.DELETE_TOPICS)
+            try:
+                await self._zk.create(paths.delete_topic_path(name))
+            except NodeExists:
+                pass  # already marked
         return topic
 
     async def create_partitions(
@@ -162,9 +176,10 @@ class ZkAdmin:
             return topic
         partitions = dict(current.partitions)
         partitions.update({p: ReplicaAssignment(r) for p, r in added.items()})
-        stat = (await self._zk.get(paths.topic_path(name)))
-        version = -1 if stat is None else stat[1].version
-        await self._zk.set(paths.topic_path(name), TopicAssignment(partitions, current.topic_id).encode(), version)
+        with _zookeeper_answers(f"create partitions of {name!r}"):
+            stat = await self._zk.get(paths.topic_path(name))
+            version = -1 if stat is None else stat[1].version
+            await self._zk.set(paths.topic_path(name), TopicAssignment(partitions, current.topic_id).encode(), version)
         return TopicMetadata(topic.name, topic.topic_id, count, topic.replication_factor, topic.configs, topic.internal)
 
     async def alter_topic_configs(self, name: str, configs: Mapping[str, str | None], *, validate_only: bool) -> None:
@@ -175,13 +190,14 @@ class ZkAdmin:
             return
         path = paths.topic_config_path(name)
         data = EntityConfig(new_configs).encode()
-        if await self._zk.exists(path) is None:
-            await self._zk.create(path, data, make_parents=True)
-        else:
-            await self._zk.set(path, data)
-        await self._zk.ensure_path(paths.CONFIG_CHANGES)
-        notification = ConfigChangeNotification(f"{paths.CONFIG_TOPICS}/{name}")
-        await self._zk.create(paths.config_change_create_path(), notification.encode(), sequence=True)
+        with _zookeeper_answers(f"alter the configs of {name!r}"):
+            if await self._zk.exists(path) is None:
+                await self._zk.create(path, data, make_parents=True)
+            else:
+                await self._zk.set(path, data)
+            await self._zk.ensure_path(paths.CONFIG_CHANGES)
+            notification = ConfigChangeNotification(f"{paths.CONFIG_TOPICS}/{name}")
+            await self._zk.create(paths.config_change_create_path(), notification.encode(), sequence=True)
 
     async def wait_for_topic(self, name: str, *, present: bool = True, timeout_s: float = VIEW_WAIT_S) -> None:
         """Until this broker's view has (or no longer has) the topic, with partition states."""

@@ -28,6 +28,8 @@ from kazoo import exceptions as kazoo_errors  # type: ignore[import-untyped]
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from kazoo.protocol.states import EventType, KazooState  # type: ignore[import-untyped]
 
+from grete.cluster.errors import CoordinationUnavailable
+
 logger = logging.getLogger("grete.zookeeper")
 
 # kazoo reconnects forever (as Kafka's client does), at most 1 s apart.
@@ -84,11 +86,11 @@ class NotEmpty(ZkError):
     pass
 
 
-class ConnectionLoss(ZkError):
+class ConnectionLoss(ZkError, CoordinationUnavailable):
     """No answer within the request timeout: a write may or may not have been applied."""
 
 
-class SessionExpired(ZkError):
+class SessionExpired(ZkError, CoordinationUnavailable):
     """The session ended (its ephemeral znodes are gone) while the request was pending."""
 
 
