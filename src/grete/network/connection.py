@@ -38,6 +38,9 @@ class ConnectionInfo:
     peer: str
     listener: str
     security_protocol: str = "PLAINTEXT"
+    # Kafka's KafkaPrincipal as "type:name": User:ANONYMOUS until SASL or a client
+    # certificate authenticates the connection (security/ sets it).
+    principal: str = "User:ANONYMOUS"
     attributes: dict[str, object] = field(default_factory=dict)
 
 
