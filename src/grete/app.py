@@ -39,6 +39,7 @@ from grete.partition.fetch_session import FetchSessionCache
 from grete.partition.replica_manager import ReplicaManager
 from grete.partition.topic_partition import TopicPartition
 from grete.storage.log_manager import LogManager
+from grete.storage.retention import remove_segment_files
 
 log = logging.getLogger("grete")
 
@@ -109,6 +110,8 @@ class Broker:
         services.ready.set()
         self._tasks.append(asyncio.create_task(self._checkpoint_loop(), name="checkpoint"))
         self._tasks.append(asyncio.create_task(self._offsets_expiry_loop(), name="offsets-expiry"))
+        self._tasks.append(asyncio.create_task(self._retention_loop(), name="log-retention"))
+        self._tasks.append(asyncio.create_task(self._segment_deletion_loop(), name="segment-deletion"))
         if cfg.log_flush_scheduler_interval_ms < LONG_MAX:
             self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
         log.info(
@@ -240,6 +243,30 @@ class Broker:
         while True:
             await asyncio.sleep(interval)
             self.services.groups.expire_offsets()
+
+    async def _retention_loop(self) -> None:
+        interval = self.config.log_retention_check_interval_ms / 1000.0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.services.replicas.enforce_retention()
+            except Exception:  # a dead loop would stop retention for good
+                log.exception("log retention failed; retrying at the next check")
+
+    async def _segment_deletion_loop(self) -> None:
+        """Removes the files of segments deleted by retention or DeleteRecords once their
+        file.delete.delay.ms has passed; unlinking large files runs off the event loop."""
+        deletions = self.services.replicas.logs.deletions
+        while True:
+            wait_ms = deletions.ms_until_next(self.clock.time_ms())
+            if wait_ms != 0:
+                with contextlib.suppress(TimeoutError):
+                    timeout = None if wait_ms is None else wait_ms / 1000.0
+                    await asyncio.wait_for(deletions.scheduled.wait(), timeout)
+                deletions.scheduled.clear()
+            due = deletions.pop_due(self.clock.time_ms())
+            if due:
+                await asyncio.to_thread(remove_segment_files, due)
 
     async def _flush_loop(self) -> None:
         interval = self.config.log_flush_scheduler_interval_ms / 1000.0

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 
 HOST = "127.0.0.1"
 COMMAND_TIMEOUT_S = 60.0
@@ -153,7 +154,8 @@ def test_describe_table_shows_each_partition(cli: Cli, topic: str) -> None:
     cli.create(topic, "--partitions 2")
     out = cli.ok(f"topic describe {topic}").stdout
     assert re.search(rf"^Topic: {topic}\s+TopicId: \S+\s+Partitions: 2\s", out, re.MULTILINE), out
-    rows = re.findall(r"^([01])\s+(\d+)\s+(\d+)\s+(\d+)\s+0\s+0\s*$", out, re.MULTILINE)
+    # ... LOG START, LOG END, SIZE (bytes), SEGMENTS: an empty partition has one segment.
+    rows = re.findall(r"^([01])\s+(\d+)\s+(\d+)\s+(\d+)\s+0\s+0\s+0\s+1\s*$", out, re.MULTILINE)
     assert [row[0] for row in rows] == ["0", "1"], out
 
 
@@ -268,6 +270,72 @@ def test_describe_shows_log_end_offsets(cli: Cli, topic: str) -> None:
         (p["log_start_offset"], p["log_end_offset"]) for p in cli.describe(topic)["partitions"]
     ]
     assert offsets == [(0, 0), (0, 3)]
+
+
+def test_trim_by_offset_and_describe_sizes_and_segments(cli: Cli, topic: str) -> None:
+    cli.create(topic, "--partitions 1 --config segment.bytes=600")
+    for batch in range(5):  # one produce, one batch of 20 offsets, one segment each
+        lines = "".join(f"{batch}-{i}-{'x' * 30}\n" for i in range(20))
+        cli.ok(f"produce {topic}", stdin=lines)
+    (before,) = cli.describe(topic)["partitions"]
+    assert (before["log_start_offset"], before["log_end_offset"], before["segments"]) == (0, 100, 5)
+    assert before["size_bytes"] > 5 * 20 * 30
+
+    steps = cli.json(f"topic trim {topic} --before 45")
+
+    assert steps == [
+        {"topic": topic, "partition": 0, "old_log_start_offset": 0, "log_start_offset": 45}
+    ]
+    (after,) = cli.describe(topic)["partitions"]
+    # The segments of offsets 0-19 and 20-39 are gone; the one holding 45 stays.
+    assert (after["log_start_offset"], after["log_end_offset"], after["segments"]) == (45, 100, 3)
+    assert 0 < after["size_bytes"] < before["size_bytes"]
+    out = cli.ok(f"consume {topic} --from-beginning -c 55 -f '%o\n'").stdout
+    assert out.split() == [str(o) for o in range(45, 100)]
+    table = cli.ok(f"topic describe {topic}").stdout
+    size = after["size_bytes"]
+    assert re.search(rf"^0\s+\d+\s+\d+\s+\d+\s+45\s+100\s+{size}\s+3\s*$", table, re.MULTILINE), table
+    # An offset past the end trims everything; trimming again changes nothing.
+    trimmed = cli.ok(f"topic trim {topic} --before 1000")
+    assert trimmed.stderr == f"trimmed topic {topic}: 55 records deleted from 1 partition(s)\n"
+    assert re.search(r"^\S+\s+0\s+45\s+100\s*$", trimmed.stdout, re.MULTILINE), trimmed.stdout
+    again = cli.json(f"topic trim {topic} --before 10")
+    assert again[0]["log_start_offset"] == 100
+
+
+def test_trim_by_datetime(cli: Cli, topic: str) -> None:
+    cli.create(topic, "--partitions 2")
+    start_ms = 1_714_564_800_000  # 2024-05-01T12:00:00Z
+    producer = Producer({"bootstrap.servers": cli.bootstrap})
+    for partition in (0, 1):
+        for minute in range(10):
+            producer.produce(topic, b"v", partition=partition, timestamp=start_ms + minute * 60_000)
+    assert producer.flush(30) == 0
+
+    steps = cli.json(f"topic trim {topic} -p 1 --before 2024-05-01T12:04:30Z")
+
+    assert [(s["partition"], s["log_start_offset"]) for s in steps] == [(1, 5)]
+    # The same instant in another zone; partition 0 only gets trimmed now.
+    steps = cli.json(f"topic trim {topic} --before 2024-05-01T14:02:00+02:00")
+    assert [(s["partition"], s["log_start_offset"]) for s in steps] == [(0, 2), (1, 5)]
+    starts = [p["log_start_offset"] for p in cli.describe(topic)["partitions"]]
+    assert starts == [2, 5]
+    # A time after every record trims everything.
+    steps = cli.json(f"topic trim {topic} --before 2030-01-01T00:00:00Z")
+    assert [s["log_start_offset"] for s in steps] == [10, 10]
+
+
+def test_trim_errors(cli: Cli, topic: str) -> None:
+    line = assert_one_line_error(cli.run(f"topic trim {topic} --before 5"), 1)
+    assert line == f"error: trim topic {topic}: topic does not exist"
+    cli.create(topic, "--partitions 1 --config cleanup.policy=compact")
+    cli.ok(f"produce {topic} -K :", stdin="k:v\nk:w\n")
+    line = assert_one_line_error(cli.run(f"topic trim {topic} --before 1"), 1)
+    assert f"{topic}[0]" in line and "POLICY_VIOLATION" in line
+    line = assert_one_line_error(cli.run(f"topic trim {topic} --before 1 -p 3"), 1)
+    assert line == f"error: topic {topic} has no partition 3 (it has 1)"
+    result = cli.run(f"topic trim {topic} --before soon")
+    assert result.returncode == 2 and "--before" in result.stderr
 
 
 def test_consume_exits_at_the_end_of_every_partition(cli: Cli, topic: str) -> None:

@@ -75,6 +75,7 @@ KAFKA_DEFAULTS = {
     "log.retention.ms": None,
     "log.retention.bytes": "-1",
     "log.retention.check.interval.ms": "300000",
+    "log.segment.delete.delay.ms": "60000",
     "min.insync.replicas": "1",
     "compression.type": "producer",
     "fetch.max.bytes": "57671680",

@@ -1,4 +1,4 @@
-"""`grete topic ...`: create, list, describe, alter and delete topics via the Admin API."""
+"""`grete topic ...`: create, list, describe, alter, trim and delete topics via the Admin API."""
 
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
@@ -34,9 +34,12 @@ from grete.cli.output import (
     print_table,
     status,
 )
-from grete.cli.topic_view import TopicSummary, TopicView, describe_views
+from grete.cli.topic_trim import TrimPoint, TrimStep, partitions_of, trim
+from grete.cli.topic_view import PartitionView, TopicSummary, TopicView, describe_views
 
-app = typer.Typer(help="Create, list, describe, alter and delete topics.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create, list, describe, alter, trim and delete topics.", no_args_is_help=True
+)
 
 ConfigOption = Annotated[
     list[str] | None,
@@ -126,8 +129,10 @@ def describe(
 ) -> None:
     """Show partitions, offsets, topic id and config overrides.
 
-    Per partition: leader, replicas, ISR, log start and log end offsets. Configs are
-    the topic's own overrides. Exits non-zero if any named topic does not exist.
+    Per partition: leader, replicas, ISR, log start and log end offsets, and the
+    leader's size in bytes and number of segments ('-' where the broker does not
+    report them). Configs are the topic's own overrides. Exits non-zero if any named
+    topic does not exist.
     """
     connection = Connection(bootstrap_server)
     admin = connection.admin()
@@ -153,11 +158,7 @@ def _print_views(views: Sequence[TopicView]) -> None:
             f"Topic: {view.name}  TopicId: {view.topic_id}  Partitions: {len(view.partitions)}"
             f"  ReplicationFactor: {view.replication_factor}  Configs: {configs}"
         )
-        print_table(
-            ["PARTITION", "LEADER", "REPLICAS", "ISR", "LOG START", "LOG END"],
-            [p.table_row() for p in view.partitions],
-            title=title,
-        )
+        print_table(PartitionView.COLUMNS, [p.table_row() for p in view.partitions], title=title)
 
 
 @app.command("alter")
@@ -215,6 +216,42 @@ def _alter_configs(
     _, failures = wait_all(futures)
     _report_failures(connection, {r.name: exc for r, exc in failures.items()}, "alter configs of")
     status(f"updated configs of topic {name}")
+
+
+@app.command("trim", no_args_is_help=True)
+def trim_topic(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    before: Annotated[
+        str,
+        typer.Option(
+            "--before",
+            metavar="OFFSET|ISO8601",
+            help="Delete every record before this offset, or before the first record at or "
+            "after this time (2024-05-01T12:00:00Z; local time without a UTC offset).",
+        ),
+    ],
+    partitions: Annotated[
+        list[int] | None,
+        typer.Option("--partition", "-p", min=0, help="Only this partition (repeatable)."),
+    ] = None,
+    output_format: FormatOption = OutputFormat.table,
+    bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+) -> None:
+    """Delete a topic's oldest records (DeleteRecords): the log start offset moves up.
+
+    An offset past a partition's end trims the whole partition. Prints each partition's
+    log start offset before and after. Exits non-zero if any partition failed.
+    """
+    point = TrimPoint.parse(before)
+    connection = Connection(bootstrap_server)
+    admin = connection.admin()
+    steps = trim(connection, admin, point, partitions_of(connection, admin, name, partitions))
+    if output_format is OutputFormat.json:
+        print_json([step.to_json() for step in steps])
+    else:
+        print_table(TrimStep.COLUMNS, [step.table_row() for step in steps])
+    deleted = sum(s.log_start_offset - s.old_log_start_offset for s in steps)
+    status(f"trimmed topic {name}: {deleted} records deleted from {len(steps)} partition(s)")
 
 
 @app.command("delete")

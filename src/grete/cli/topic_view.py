@@ -1,10 +1,10 @@
-"""What `grete topic describe` shows of a topic: partitions, offsets and config overrides."""
+"""What `grete topic describe` shows of a topic: partitions, offsets, sizes and config overrides."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import TopicPartition, TopicPartitionInfo
 from confluent_kafka.admin import (
     AdminClient,
     ConfigResource,
@@ -15,6 +15,7 @@ from confluent_kafka.admin import (
 )
 
 from grete.cli.client import REQUEST_TIMEOUT_S, Connection, wait_all
+from grete.cli.log_dirs import Leader, LogDirStats, log_dir_stats
 
 Cell = str | int | None
 
@@ -54,7 +55,13 @@ class TopicSummary:
 
 @dataclass(frozen=True)
 class PartitionView:
-    """One partition; a leader of None means the partition has no leader right now."""
+    """One partition; a leader of None means the partition has no leader right now.
+    Size (bytes of the leader's segments) and segment count are None when the leader
+    does not report them."""
+
+    COLUMNS: ClassVar[list[str]] = [
+        "PARTITION", "LEADER", "REPLICAS", "ISR", "LOG START", "LOG END", "SIZE", "SEGMENTS",
+    ]
 
     partition: int
     leader: int | None
@@ -62,6 +69,8 @@ class PartitionView:
     isr: tuple[int, ...]
     log_start_offset: int
     log_end_offset: int
+    size_bytes: int | None = None
+    segments: int | None = None
 
     def table_row(self) -> list[Cell]:
         return [
@@ -71,6 +80,8 @@ class PartitionView:
             ",".join(map(str, self.isr)),
             self.log_start_offset,
             self.log_end_offset,
+            self.size_bytes,
+            self.segments,
         ]
 
     def to_json(self) -> dict[str, Any]:
@@ -81,6 +92,8 @@ class PartitionView:
             "isr": list(self.isr),
             "log_start_offset": self.log_start_offset,
             "log_end_offset": self.log_end_offset,
+            "size_bytes": self.size_bytes,
+            "segments": self.segments,
         }
 
 
@@ -116,24 +129,33 @@ Watermarks = dict[tuple[str, int], tuple[int, int]]
 def describe_views(
     connection: Connection, admin: AdminClient, descriptions: Sequence[TopicDescription]
 ) -> list[TopicView]:
-    """Fetch configs and log start/end offsets for `descriptions` and combine them."""
+    """Fetch configs, log start/end offsets and log dir stats for `descriptions` and
+    combine them."""
     if not descriptions:
         return []
     configs = _topic_overrides(connection, admin, [d.name for d in descriptions])
     watermarks = _watermarks(connection, admin, descriptions)
-    return [_view(d, configs[d.name], watermarks) for d in descriptions]
+    stats = log_dir_stats(_leaders(descriptions))
+    return [_view(d, configs[d.name], watermarks, stats) for d in descriptions]
 
 
-def _view(description: TopicDescription, configs: dict[str, str], marks: Watermarks) -> TopicView:
+def _leaders(descriptions: Sequence[TopicDescription]) -> dict[tuple[str, int], Leader]:
+    return {
+        (d.name, p.id): Leader(p.leader.host, p.leader.port)
+        for d in descriptions
+        for p in d.partitions
+        if p.leader is not None and p.leader.id >= 0
+    }
+
+
+def _view(
+    description: TopicDescription,
+    configs: dict[str, str],
+    marks: Watermarks,
+    stats: dict[tuple[str, int], LogDirStats],
+) -> TopicView:
     partitions = tuple(
-        PartitionView(
-            partition=p.id,
-            leader=p.leader.id if p.leader is not None and p.leader.id >= 0 else None,
-            replicas=tuple(node.id for node in p.replicas),
-            isr=tuple(node.id for node in p.isr),
-            log_start_offset=marks[(description.name, p.id)][0],
-            log_end_offset=marks[(description.name, p.id)][1],
-        )
+        _partition_view(description.name, p, marks, stats.get((description.name, p.id)))
         for p in sorted(description.partitions, key=lambda p: p.id)
     )
     return TopicView(
@@ -142,6 +164,21 @@ def _view(description: TopicDescription, configs: dict[str, str], marks: Waterma
         internal=description.is_internal,
         partitions=partitions,
         configs=configs,
+    )
+
+
+def _partition_view(
+    topic: str, p: TopicPartitionInfo, marks: Watermarks, stats: LogDirStats | None
+) -> PartitionView:
+    return PartitionView(
+        partition=p.id,
+        leader=p.leader.id if p.leader is not None and p.leader.id >= 0 else None,
+        replicas=tuple(node.id for node in p.replicas),
+        isr=tuple(node.id for node in p.isr),
+        log_start_offset=marks[(topic, p.id)][0],
+        log_end_offset=marks[(topic, p.id)][1],
+        size_bytes=None if stats is None else stats.size_bytes,
+        segments=None if stats is None else stats.segments,
     )
 
 

@@ -96,7 +96,8 @@ _KEYS: tuple[_TopicKey, ...] = (
     _key("delete.retention.ms", _long(0), ("log.cleaner.delete.retention.ms",), 86400000,
          "How long tombstones stay in a compacted topic."),
     _key("file.delete.delay.ms", _long(0), ("log.segment.delete.delay.ms",), 60000,
-         "Delay before a deleted segment's files are removed."),
+         "Delay before a deleted segment's files are removed.",
+         lambda b: b.log_segment_delete_delay_ms),
     _key("flush.messages", _long(1), ("log.flush.interval.messages",), LONG_MAX,
          "Messages appended before an fsync.", lambda b: b.log_flush_interval_messages),
     _key("flush.ms", _long(0),
@@ -267,6 +268,10 @@ class TopicConfig:
             flush_messages=self.flush_messages,
             flush_ms=self.flush_ms,
             max_message_bytes=self.max_message_bytes,
+            retention_ms=self.retention_ms,
+            retention_bytes=self.retention_bytes,
+            file_delete_delay_ms=self.file_delete_delay_ms,
+            cleanup_policy=self.cleanup_policy,
         )
 
 

@@ -254,6 +254,9 @@ class BrokerConfig(BaseSettings):
     log_retention_check_interval_ms: Annotated[int, _long(1)] = Field(
         default=300000, alias="log.retention.check.interval.ms",
         description="How often retention is enforced.")
+    log_segment_delete_delay_ms: Annotated[int, _long(0)] = Field(
+        default=60000, alias="log.segment.delete.delay.ms",
+        description="Delay before a deleted segment's files are removed.")
 
     # coordinators
     group_initial_rebalance_delay_ms: Annotated[int, _INT] = Field(
@@ -392,6 +395,10 @@ class BrokerConfig(BaseSettings):
             flush_messages=self.log_flush_interval_messages,
             flush_ms=self.flush_ms,
             max_message_bytes=self.message_max_bytes,
+            retention_ms=self.retention_ms,
+            retention_bytes=self.log_retention_bytes,
+            file_delete_delay_ms=self.log_segment_delete_delay_ms,
+            cleanup_policy=self.cleanup_policy,
         )
 
     def is_set(self, name: str) -> bool:

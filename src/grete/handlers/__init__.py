@@ -6,6 +6,7 @@ from grete.handlers import (  # noqa: F401 - imported for their registrations
     cluster,
     configs,
     consumer_group,
+    delete_records,
     fetch,
     find_coordinator,
     group_admin,

@@ -1,4 +1,10 @@
-"""DescribeCluster (v0-v1) and DescribeLogDirs (v1-v4)."""
+"""DescribeCluster (v0-v1) and DescribeLogDirs (v1-v4).
+
+DescribeLogDirs reports each hosted partition's size: the bytes of its segments'
+log files, as Kafka counts them (segments already deleted are not counted, even
+before their files are removed). Asked with Grete's tag (protocol/log_dirs.py), it
+also gives each partition's number of segments.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Any
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode
+from grete.protocol.log_dirs import SegmentCountSchema, decode_request
 
 
 @handles(ApiKey.DESCRIBE_CLUSTER, 0, 1)
@@ -37,18 +44,21 @@ def _wanted(request: Any) -> dict[str, set[int]] | None:
     return {t.topic: set(t.partitions) for t in request.topics}
 
 
-@handles(ApiKey.DESCRIBE_LOG_DIRS, 1, 4)
+@handles(ApiKey.DESCRIBE_LOG_DIRS, 1, 4, decoder=decode_request)
 async def handle_describe_log_dirs(ctx: RequestContext, request: Any) -> Any:
-    s = ctx.schema
+    with_segments = bool(getattr(request, "include_segment_count", False))
+    s: Any = SegmentCountSchema(ctx.version) if with_segments else ctx.schema
     wanted = _wanted(request)
     by_topic: dict[str, list[Any]] = {}
     for partition in ctx.services.replicas:
         tp = partition.tp
         if wanted is not None and tp.partition not in wanted.get(tp.topic, ()):
             continue
+        counts = {"segment_count": partition.log.num_segments} if with_segments else {}
         by_topic.setdefault(tp.topic, []).append(
             s.make("DescribeLogDirsPartition", partition_index=tp.partition,
-                   partition_size=partition.log.size_bytes, offset_lag=0, is_future_key=False)
+                   partition_size=partition.log.size_bytes, offset_lag=0, is_future_key=False,
+                   **counts)
         )
     topics = [s.make("DescribeLogDirsTopic", name=name, partitions=parts) for name, parts in sorted(by_topic.items())]
     usage = shutil.disk_usage(ctx.services.log_dir)

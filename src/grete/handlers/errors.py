@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from grete.cluster.controller import AdminError
-from grete.partition.partition import Partition
+from grete.partition.partition import NotLeader, Partition, PolicyViolation
 from grete.protocol import ErrorCode
 from grete.records.validation import RecordsError, RecordsErrorKind
 from grete.storage.errors import (
@@ -34,6 +34,10 @@ def error_code_for(exc: BaseException) -> ErrorCode:
         return ErrorCode[exc.kind]
     if isinstance(exc, OffsetOutOfRange):
         return ErrorCode.offset_out_of_range
+    if isinstance(exc, NotLeader):
+        return ErrorCode.not_leader_or_follower
+    if isinstance(exc, PolicyViolation):
+        return ErrorCode.policy_violation
     if isinstance(exc, OutOfOrderSequence):
         return ErrorCode.out_of_order_sequence_number
     if isinstance(exc, InvalidProducerEpoch):

@@ -34,6 +34,7 @@ import itertools
 import logging
 import struct
 import sys
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,7 @@ class _InFlight:
     api_key: int
     version: int
     future: asyncio.Future[Any]
+    decode: Callable[[bytes], Any] | None = None  # None: kio's response entity
 
 
 class KafkaConnection:
@@ -134,8 +136,17 @@ class KafkaConnection:
         module = sys.modules[schema(api_key, version).request_cls.__module__]
         return build(getattr(module, cls_name), fields)
 
-    async def request(self, api_key: int, version: int, body: Any, *, timeout_s: float) -> Any:
-        """Send ``body`` and return the decoded response.
+    async def request(
+        self,
+        api_key: int,
+        version: int,
+        body: Any,
+        *,
+        timeout_s: float,
+        decode: Callable[[bytes], Any] | None = None,
+    ) -> Any:
+        """Send ``body`` and return the decoded response (``decode`` reads the frame
+        after its size prefix, for a response extended with tagged fields).
 
         Raises RequestTimeout if no response came within ``timeout_s`` (the connection
         is then closed), BrokerConnectionError if the connection failed or was closed.
@@ -150,7 +161,7 @@ class KafkaConnection:
         )
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         # No await between queueing and writing: the FIFO order is the order on the wire.
-        self._in_flight.append(_InFlight(correlation_id, api_key, version, future))
+        self._in_flight.append(_InFlight(correlation_id, api_key, version, future, decode))
         self._writer.write(frame)
         try:
             async with asyncio.timeout(timeout_s):
@@ -274,6 +285,8 @@ class KafkaConnection:
 
 
 def _decode(request: _InFlight, frame: bytes) -> Any:
+    if request.decode is not None:
+        return request.decode(frame)
     version = request.version
     if request.api_key == ApiKey.API_VERSIONS and len(frame) >= _API_VERSIONS_ERROR.size:
         _, error_code = _API_VERSIONS_ERROR.unpack_from(frame, 0)

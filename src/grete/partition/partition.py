@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from grete.clock import Clock
 from grete.partition.topic_partition import TopicPartition
 from grete.records.validation import validate_produce_records
+from grete.storage.errors import OffsetOutOfRange
 from grete.storage.log import Log
 from grete.storage.types import LogAppendInfo, LogConfig, ReadInfo, TimestampOffset
 
 NO_LEADER = -1
+HIGH_WATERMARK = -1  # DeleteRecords' offset meaning "up to the high watermark"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,11 @@ class FollowerState:
 
 class NotLeader(Exception):
     """This broker stopped leading the partition while a request waited on it."""
+
+
+class PolicyViolation(Exception):
+    """POLICY_VIOLATION: records of a topic whose cleanup.policy lacks delete cannot be
+    deleted (Kafka's rule for DeleteRecords)."""
 
 
 class Partition:
@@ -257,6 +264,23 @@ class Partition:
             if not future.done():
                 future.set_exception(NotLeader(str(self.tp)))
 
+    def delete_records_on_leader(self, offset: int) -> int:
+        """DeleteRecords: move the log start offset up to ``offset`` (HIGH_WATERMARK: the
+        high watermark); returns the log start offset after it. Raises NotLeader,
+        PolicyViolation, or OffsetOutOfRange for a negative offset or one beyond the
+        high watermark."""
+        if not self.is_leader:
+            raise NotLeader(str(self.tp))
+        if not self.log.config.delete:
+            raise PolicyViolation(
+                f"Records of partition {self.tp} can not be deleted due to the configured policy"
+            )
+        target = self._hw if offset == HIGH_WATERMARK else offset
+        if target < 0 or target > self._hw:
+            raise OffsetOutOfRange(target, self.log.log_start_offset, self._hw)
+        self.log.maybe_increment_log_start_offset(target)
+        return self.log.log_start_offset
+
     # -- follower data path ---------------------------------------------------------------------
 
     def append_as_follower(self, records: bytes | bytearray | memoryview) -> LogAppendInfo:
@@ -266,6 +290,17 @@ class Partition:
 
     def update_high_watermark_from_leader(self, leader_hw: int) -> None:
         self._set_high_watermark(min(leader_hw, self.log.log_end_offset))
+
+    def update_log_start_offset_from_leader(self, leader_log_start_offset: int) -> None:
+        """Follow the leader's log start offset (its retention or DeleteRecords), never
+        past this replica's high watermark; it only ever moves up."""
+        self.log.maybe_increment_log_start_offset(min(leader_log_start_offset, self._hw))
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Follower: the leader's log starts past everything here; restart empty there."""
+        self.log.truncate_fully_and_start_at(offset)
+        self._hw = offset
+        self._uncommitted.clear()
 
     def truncate_to(self, offset: int) -> None:
         if offset < self.log.log_end_offset:

@@ -5,7 +5,9 @@ A partition that starts following first asks the leader, with OffsetForLeaderEpo
 where its latest leader epoch ended, and truncates what it has beyond that (KIP-101/279:
 by leader epoch, never by the high watermark alone). It then fetches from its log end
 with the Fetch API as replica `local_id`, appends the leader's batches verbatim, and
-takes the leader's high watermark. A response is applied only if the partition still
+takes the leader's high watermark and log start offset (so DeleteRecords and retention
+reach every replica). A follower whose next offset fell below the leader's log start
+starts over, empty, at that offset. A response is applied only if the partition still
 follows the same leader in the same leader epoch as when the request went out.
 Event loop only.
 """
@@ -223,6 +225,14 @@ class ReplicaFetcher:
         partition = following.partition
         error = ErrorCode(data.error_code)
         if error == ErrorCode.offset_out_of_range:
+            if data.log_start_offset > partition.log.log_end_offset:
+                # The leader's retention or DeleteRecords removed what we would fetch next.
+                log.info(
+                    "%s: leader %d starts at %d, past our log end %d: starting over there",
+                    partition.tp, self.leader, data.log_start_offset, partition.log.log_end_offset,
+                )
+                partition.truncate_fully_and_start_at(data.log_start_offset)
+                return
             following.needs_truncation = True
             self._pause(following, "offset out of range")
             return
@@ -238,6 +248,7 @@ class ReplicaFetcher:
                 following.needs_truncation = True
                 return
         partition.update_high_watermark_from_leader(data.high_watermark)
+        partition.update_log_start_offset_from_leader(data.log_start_offset)
 
     def _pause(self, following: _Following, why: str) -> None:
         log.info("%s: fetch from broker %d paused: %s", following.partition.tp, self.leader, why)

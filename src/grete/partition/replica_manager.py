@@ -152,6 +152,27 @@ class ReplicaManager:
     def _on_commit(self, partition: Partition, nbytes: int) -> None:
         self.purgatory.on_commit(partition.tp, nbytes)
 
+    # -- log start offset and retention -----------------------------------------------------
+
+    def delete_records(self, partition: Partition, offset: int) -> int:
+        """DeleteRecords on a partition this broker leads: advance its log start offset
+        (see Partition.delete_records_on_leader) and delete the segments now wholly below
+        it. Returns the new log start offset (the low watermark of the response)."""
+        low_watermark = partition.delete_records_on_leader(offset)
+        self.logs.delete_old_segments(partition.log, partition.high_watermark)
+        return low_watermark
+
+    def enforce_retention(self) -> int:
+        """One pass of retention over every hosted replica, leader or follower (each with
+        its own high watermark, as Kafka). Returns how many segments were deleted."""
+        return sum(
+            self.logs.delete_old_segments(partition.log, partition.high_watermark)
+            for partition in self._partitions.values()
+        )
+
+    def checkpoint_log_start_offsets(self) -> None:
+        self.logs.checkpoint_log_start_offsets()
+
     # -- durability ------------------------------------------------------------------------
 
     def checkpoint(self) -> None:

@@ -35,6 +35,7 @@ from grete.storage.log_loader import (
     remove_stray_files,
 )
 from grete.storage.producer_state import ProducerStateManager
+from grete.storage.retention import SegmentStats, deletable_segments
 from grete.storage.segment import AppendedBatch, LogSegment
 from grete.storage.types import (
     EpochEndOffset,
@@ -450,6 +451,65 @@ class Log:
         if best < 0:
             return None
         return self.offset_for_timestamp(best)
+
+    # -- log start offset and retention -------------------------------------------------
+
+    def maybe_increment_log_start_offset(self, offset: int) -> bool:
+        """Move the log start offset up to ``offset`` (DeleteRecords, or a follower taking
+        its leader's); records below it can no longer be read. Segments wholly below it go
+        with the next ``delete_old_segments``. Returns whether it moved. Raises
+        OffsetOutOfRange beyond the log end (callers check the high watermark)."""
+        if offset > self.log_end_offset:
+            raise OffsetOutOfRange(offset, self._log_start_offset, self.log_end_offset)
+        if offset <= self._log_start_offset:
+            return False
+        self._advance_log_start_offset(offset)
+        return True
+
+    def _advance_log_start_offset(self, offset: int) -> None:
+        self._log_start_offset = offset
+        # Kafka's rule: nothing below the log start needs recovery any more.
+        self._recovery_point = max(self._recovery_point, offset)
+        self.leader_epoch_cache.truncate_from_start(offset)
+
+    def delete_old_segments(self, now_ms: int, high_watermark: int) -> list[LogSegment]:
+        """Apply retention (see storage.retention): drop the oldest segments it selects,
+        advance the log start offset to the first remaining segment, and rename the
+        dropped segments' files ``.deleted``. Returns them; the caller removes their
+        files after file.delete.delay.ms (until then their descriptors stay open)."""
+        stats = [
+            SegmentStats(s.base_offset, s.size, s.largest_timestamp_ms())
+            for s in self._segments[:-1]
+        ] + [SegmentStats(self.active_segment.base_offset, self.active_segment.size, -1)]
+        count = deletable_segments(
+            stats,
+            self._config,
+            now_ms=now_ms,
+            log_start_offset=self._log_start_offset,
+            high_watermark=high_watermark,
+        )
+        if count == 0:
+            return []
+        doomed = self._segments[:count]
+        del self._segments[:count]
+        start = self._segments[0].base_offset
+        if start > self._log_start_offset:
+            self._advance_log_start_offset(start)
+        for segment in doomed:
+            segment.rename_for_deletion()
+        self._dir_dirty = True
+        return doomed
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Drop everything and restart the log empty at ``offset`` (a follower whose leader
+        no longer has the offsets it would fetch next: they fell below the leader's log
+        start). Epoch history and producer state go with the data."""
+        self._truncate_fully_and_start_at(offset)
+        self.leader_epoch_cache.clear_and_flush()
+        self._recovery_point = offset
+        self._dir_dirty = True
+        self.producer_state.delete_snapshots_after(-1)
+        self.producer_state.clear()
 
     # -- durability and lifecycle ------------------------------------------------------
 

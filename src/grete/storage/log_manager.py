@@ -33,6 +33,7 @@ from grete.storage.checkpoint import (
 )
 from grete.storage.fsutil import fsync_dir
 from grete.storage.log import Log
+from grete.storage.retention import SegmentDeletionQueue, remove_segment_files
 from grete.storage.types import LogConfig
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class LogManager:
         self._clock = clock
         self._logs = logs
         self._shut_down = False
+        self.deletions = SegmentDeletionQueue()
 
     @classmethod
     def open(
@@ -162,6 +164,19 @@ class LogManager:
             target.delete()
         return len(doomed_logs)
 
+    def delete_old_segments(self, lg: Log, high_watermark: int) -> int:
+        """Apply retention to one log; its deleted segments are removed after its
+        file.delete.delay.ms (by whoever drains ``deletions``). Returns how many went."""
+        now = self._clock.time_ms()
+        doomed = lg.delete_old_segments(now, high_watermark)
+        if doomed:
+            self.deletions.schedule(doomed, now + lg.config.file_delete_delay_ms)
+            log.info(
+                "%s: deleted %d segments by retention, log start offset now %d",
+                lg.dir.name, len(doomed), lg.log_start_offset,
+            )
+        return len(doomed)
+
     def all_logs(self) -> Mapping[PartitionKey, Log]:
         return MappingProxyType(self._logs)
 
@@ -171,6 +186,11 @@ class LogManager:
             self.log_dir / RECOVERY_POINT_CHECKPOINT,
             {key: lg.recovery_point for key, lg in self._logs.items()},
         )
+        self.checkpoint_log_start_offsets()
+
+    def checkpoint_log_start_offsets(self) -> None:
+        """Write the log start offsets now (after DeleteRecords, so that a crash cannot
+        bring deleted records back)."""
         write_checkpoint(
             self.log_dir / LOG_START_OFFSET_CHECKPOINT,
             {key: lg.log_start_offset for key, lg in self._logs.items()},
@@ -185,6 +205,7 @@ class LogManager:
         write the clean shutdown marker. Idempotent."""
         if self._shut_down:
             return
+        remove_segment_files(self.deletions.pop_all())  # nothing reads them any more
         for lg in self._logs.values():
             lg.flush()
             lg.close()

@@ -27,6 +27,7 @@ from grete.storage.types import TimestampOffset
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
+DELETED_SUFFIX = ".deleted"  # appended to a deleted segment's files until they are removed
 _LOOKUP_CHUNK = 16 * 1024  # translating an offset reads a few KiB past an index entry
 
 
@@ -72,6 +73,7 @@ class LogSegment:
         self._max_ts = TimestampOffset(NO_TIMESTAMP, base_offset)
         self._bytes_since_index = 0
         self._rolling_base_ms: int | None = None
+        self._deleted = False
         self.offset_index = OffsetIndex(base_offset, max_index_bytes // OffsetIndex.ENTRY.size)
         self.time_index = TimeIndex(base_offset, max_index_bytes // TimeIndex.ENTRY.size)
 
@@ -146,13 +148,18 @@ class LogSegment:
         if self.time_index.entries:
             self._max_ts = self.time_index.last_entry
 
+    def _path(self, suffix: str) -> Path:
+        """Where one of this segment's files is now (renamed once the segment is deleted)."""
+        path = segment_path(self.dir, self.base_offset, suffix)
+        return path.with_name(path.name + DELETED_SUFFIX) if self._deleted else path
+
     def _read_file(self, suffix: str) -> bytes:
-        return segment_path(self.dir, self.base_offset, suffix).read_bytes()
+        return self._path(suffix).read_bytes()
 
     @property
     def fd(self) -> int:
         if self._fd is None:
-            path = segment_path(self.dir, self.base_offset, LOG_SUFFIX)
+            path = self._path(LOG_SUFFIX)
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         return self._fd
 
@@ -175,6 +182,13 @@ class LogSegment:
         """Largest batch max_timestamp here and the last offset of the first batch reaching
         it; NO_TIMESTAMP when empty."""
         return self._max_ts
+
+    def largest_timestamp_ms(self) -> int:
+        """What time retention compares with retention.ms: the largest record timestamp,
+        or the file's modification time when no record carries one (as Kafka)."""
+        if self._max_ts.timestamp >= 0:
+            return self._max_ts.timestamp
+        return os.stat(self._path(LOG_SUFFIX)).st_mtime_ns // 1_000_000
 
     @property
     def index_full(self) -> bool:
@@ -394,9 +408,7 @@ class LogSegment:
         if pending is None:
             return
         at, data, final_size = pending
-        fd = os.open(
-            segment_path(self.dir, self.base_offset, suffix), os.O_RDWR | os.O_CREAT, 0o644
-        )
+        fd = os.open(self._path(suffix), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             write_all(fd, data, at)
             os.ftruncate(fd, final_size)
@@ -417,7 +429,27 @@ class LogSegment:
             os.close(self._fd)
             self._fd = None
         for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-            segment_path(self.dir, self.base_offset, suffix).unlink(missing_ok=True)
+            self._path(suffix).unlink(missing_ok=True)
+
+    def rename_for_deletion(self) -> None:
+        """Append ``.deleted`` to the file names (Kafka's first step of a deletion). The
+        log file stays open, so a reader holding this segment still reads it; ``delete``
+        removes the files later. A crash in between leaves ``.deleted`` files, which the
+        next start-up removes."""
+        if self._deleted:
+            return
+        _ = self.fd  # opened under the old name, so reads survive the rename
+        for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+            path = self._path(suffix)
+            try:
+                path.rename(path.with_name(path.name + DELETED_SUFFIX))
+            except FileNotFoundError:  # an index never written: nothing to rename
+                pass
+        self._deleted = True
+
+    @property
+    def is_deleted(self) -> bool:
+        return self._deleted
 
     def __repr__(self) -> str:
         return f"LogSegment(base_offset={self.base_offset}, size={self._size})"

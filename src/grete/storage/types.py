@@ -20,6 +20,15 @@ class LogConfig:
     flush_messages: int = 2**63 - 1  # flush.messages (Long.MAX_VALUE: leave it to the OS)
     flush_ms: int = 2**63 - 1  # flush.ms
     max_message_bytes: int = 1024 * 1024 + 12  # max.message.bytes (1048588)
+    retention_ms: int = 7 * 24 * 3600 * 1000  # retention.ms (negative: no time limit)
+    retention_bytes: int = -1  # retention.bytes (negative: no size limit)
+    file_delete_delay_ms: int = 60000  # file.delete.delay.ms
+    cleanup_policy: tuple[str, ...] = ("delete",)  # cleanup.policy
+
+    @property
+    def delete(self) -> bool:
+        """Whether retention (time and size) applies: cleanup.policy contains delete."""
+        return "delete" in self.cleanup_policy
 
 
 @dataclass(frozen=True, slots=True)
