@@ -75,7 +75,7 @@ class Broker:
         log_dir.mkdir(parents=True, exist_ok=True)
         node_id = cfg.broker_id
         logs = LogManager.open(log_dir, cfg.log_config(), self.clock)
-        replicas = ReplicaManager(logs, self.clock, node_id)
+        replicas = ReplicaManager(logs, self.clock, node_id, restore_high_watermarks=bool(cfg.zookeeper_connect))
         if cfg.zookeeper_connect:
             services = self._cluster_services(log_dir, replicas)
         else:

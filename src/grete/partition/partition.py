@@ -74,7 +74,9 @@ class Partition:
         clock: Clock,
         leader_epoch: int = 0,
         local_id: int = 0,
+        high_watermark: int | None = None,
     ) -> None:
+        """``high_watermark``: the checkpointed one (bounded by the log); None: the log end."""
         self.tp = tp
         self.topic_id = topic_id
         self.log = log
@@ -88,6 +90,8 @@ class Partition:
         self.leader_epoch_start_offset = log.log_end_offset
         self._clock = clock
         self._hw = log.log_end_offset
+        if high_watermark is not None:
+            self._hw = max(log.log_start_offset, min(high_watermark, log.log_end_offset))
         self._followers: dict[int, FollowerState] = {}
         self._hw_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._uncommitted: deque[tuple[int, int]] = deque()  # (end offset, bytes) above the HW

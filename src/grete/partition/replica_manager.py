@@ -13,6 +13,13 @@ from grete.clock import Clock
 from grete.partition.delayed_fetch import FetchPurgatory
 from grete.partition.partition import Partition, PartitionSettings
 from grete.partition.topic_partition import TopicPartition
+from grete.storage.checkpoint import (
+    REPLICATION_CHECKPOINT,
+    CorruptCheckpoint,
+    PartitionKey,
+    read_checkpoint,
+    write_checkpoint,
+)
 from grete.storage.log_manager import LogManager
 from grete.storage.types import LogAppendInfo
 
@@ -56,10 +63,18 @@ class ReplicaManager:
     Not thread-safe; event loop only.
     """
 
-    def __init__(self, logs: LogManager, clock: Clock, local_id: int = 0) -> None:
+    def __init__(
+        self, logs: LogManager, clock: Clock, local_id: int = 0, *, restore_high_watermarks: bool = False
+    ) -> None:
         self.logs = logs
         self.clock = clock
         self.local_id = local_id
+        # Replicated partitions start from the high watermark of replication-offset-checkpoint
+        # (Kafka's), not from their log end: a restarted leader must not expose records its
+        # followers may lack. A single node is its own ISR: its high watermark is its log end.
+        self._checkpointed_hw: dict[PartitionKey, int] = (
+            _read_high_watermarks(logs.log_dir) if restore_high_watermarks else {}
+        )
         self.on_isr_candidate: Callable[[Partition, int], None] | None = None
         self.purgatory = FetchPurgatory()
         self._partitions: dict[TopicPartition, Partition] = {}
@@ -84,7 +99,10 @@ class ReplicaManager:
         else:
             log_.update_config(settings.log_config)
         write_partition_metadata(log_.dir, topic_id)
-        partition = Partition(tp, topic_id, log_, settings, self.clock, local_id=self.local_id)
+        partition = Partition(
+            tp, topic_id, log_, settings, self.clock, local_id=self.local_id,
+            high_watermark=self._checkpointed_hw.pop((tp.topic, tp.partition), None),
+        )
         partition.on_high_watermark = self._on_commit
         self._partitions[tp] = partition
         self._by_topic.setdefault(tp.topic, {})[tp.partition] = partition
@@ -177,9 +195,26 @@ class ReplicaManager:
 
     def checkpoint(self) -> None:
         self.logs.checkpoint()
+        self.checkpoint_high_watermarks()
+
+    def checkpoint_high_watermarks(self) -> None:
+        """Write every hosted partition's high watermark to replication-offset-checkpoint,
+        keeping the checkpointed ones of partitions not hosted again yet."""
+        offsets = dict(self._checkpointed_hw)
+        offsets.update({(p.tp.topic, p.tp.partition): p.high_watermark for p in self._partitions.values()})
+        write_checkpoint(self.logs.log_dir / REPLICATION_CHECKPOINT, offsets)
 
     def flush_dirty(self) -> None:
         self.logs.flush_dirty()
 
     def shutdown(self) -> None:
+        self.checkpoint_high_watermarks()
         self.logs.shutdown()
+
+
+def _read_high_watermarks(log_dir: Path) -> dict[PartitionKey, int]:
+    try:
+        return read_checkpoint(log_dir / REPLICATION_CHECKPOINT)
+    except CorruptCheckpoint as exc:
+        log.warning("ignoring %s: %s; high watermarks start at the log ends", REPLICATION_CHECKPOINT, exc)
+        return {}
