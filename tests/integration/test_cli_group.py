@@ -335,3 +335,12 @@ def test_delete_an_empty_group(cli: Cli, names: tuple[str, str]) -> None:
 def test_delete_an_unknown_group_is_one_line_error(cli: Cli, names: tuple[str, str]) -> None:
     line = assert_one_line_error(cli.run(f"group delete {names[1]}"), 1)
     assert "GROUP_ID_NOT_FOUND" in line
+
+
+def test_reset_offsets_of_a_missing_topic_fails_and_creates_nothing(
+    cli: Cli, names: tuple[str, str]
+) -> None:
+    topic, group = names
+    result = cli.run(f"group reset-offsets {group} --topic {topic} --to-earliest")
+    assert f"topic {topic} does not exist" in assert_one_line_error(result, 1)
+    assert topic not in {t["name"] for t in cli.json("topic list")}

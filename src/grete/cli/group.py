@@ -276,7 +276,8 @@ def _partitions_of(
     connection: Connection, admin: AdminClient, topic: str, partitions: list[int] | None
 ) -> list[Partition]:
     try:
-        metadata = admin.list_topics(topic, timeout=REQUEST_TIMEOUT_S)
+        # All topics: a Metadata request naming a missing topic would auto-create it.
+        metadata = admin.list_topics(timeout=REQUEST_TIMEOUT_S)
     except Exception as exc:
         raise connection.failure(exc, f"reset offsets for topic {topic}") from exc
     found = metadata.topics.get(topic)
