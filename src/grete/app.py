@@ -19,25 +19,32 @@ from types import TracebackType
 from typing import Any
 
 from grete.clock import SYSTEM_CLOCK, Clock
+from grete.cluster.acls import LocalAclStore
 from grete.cluster.client_quotas import LocalClientQuotaStore
 from grete.cluster.controller import Controller, LocalAdmin
 from grete.cluster.image import LocalCluster
 from grete.cluster.metadata import MetadataStore
 from grete.cluster.producer_ids import ProducerIdManager
+from grete.cluster.zookeeper.acls import ZkAclStore
 from grete.cluster.zookeeper.admin import ZkAdmin
 from grete.cluster.zookeeper.broker import ZkBroker
 from grete.cluster.zookeeper.client import ZkClient, ZkError
 from grete.cluster.zookeeper.client_quotas import ZkClientQuotaStore
 from grete.cluster.zookeeper.producer_ids import ZkProducerIdManager
+from grete.cluster.zookeeper.scram_credentials import ZkScramStore
 from grete.config import BrokerConfig, load_config
 from grete.coordinator.group.coordinator import GroupCoordinator
 from grete.coordinator.group.group_log import OFFSETS_TOPIC
 from grete.handlers.context import BrokerEndpoint, BrokerServices
 from grete.handlers.dispatcher import Dispatcher
-from grete.network.listener import ListenerSpec, NetworkLimits, SocketServer
+from grete.network.listener import NetworkLimits, SocketServer
 from grete.partition.fetch_session import FetchSessionCache
 from grete.partition.replica_manager import ReplicaManager
 from grete.partition.topic_partition import TopicPartition
+from grete.security.acl.authorizer import AclAuthorizer, parse_super_users
+from grete.security.listeners import listener_specs
+from grete.security.sasl.authenticator import SASL_PROTOCOLS, Authenticator
+from grete.security.sasl.store import LocalScramStore
 from grete.storage.log_manager import LogManager
 from grete.storage.retention import remove_segment_files
 
@@ -80,9 +87,10 @@ class Broker:
             services = self._cluster_services(log_dir, replicas)
         else:
             services = self._local_services(log_dir, replicas)
-        listeners = [
-            ListenerSpec(e.name, e.host, e.port, e.security_protocol) for e in cfg.listener_endpoints()
-        ]
+        if any(e.security_protocol in SASL_PROTOCOLS for e in cfg.listener_endpoints()):
+            assert services.scram_credentials is not None
+            services.authenticator = Authenticator.from_config(cfg, services.scram_credentials, self.clock)
+        listeners = listener_specs(cfg, services.authenticator)
         limits = NetworkLimits(
             max_frame_bytes=cfg.socket_request_max_bytes,
             max_pending_per_connection=cfg.queued_max_requests,
@@ -96,6 +104,8 @@ class Broker:
             try:
                 await self._zk_broker.start(advertised, cfg.inter_broker_listener())
                 await services.quotas.start()
+                if services.acls is not None:
+                    await services.acls.start()
             except BaseException:
                 await server.shutdown()
                 with contextlib.suppress(Exception):
@@ -130,6 +140,7 @@ class Broker:
         controller.load()
         groups = GroupCoordinator(cfg, metadata, replicas, self.clock, embedded=controller)
         groups.load_if_present()
+        authorizer = _authorizer(cfg)
         return BrokerServices(
             config=cfg,
             node_id=node_id,
@@ -146,6 +157,9 @@ class Broker:
             clock=self.clock,
             log_dir=str(log_dir),
             quotas=LocalClientQuotaStore.open(log_dir),
+            scram_credentials=LocalScramStore.open(log_dir),
+            authorizer=authorizer,
+            acls=None if authorizer is None else LocalAclStore.open(log_dir, authorizer),
         )
 
     def _cluster_services(self, log_dir: Path, replicas: ReplicaManager) -> BrokerServices:
@@ -165,6 +179,7 @@ class Broker:
                 (groups.load_partition if leads else groups.unload_partition)(tp.partition)
 
         node.on_leadership = coordinate
+        authorizer = _authorizer(cfg)
         return BrokerServices(
             config=cfg,
             node_id=cfg.broker_id,
@@ -181,6 +196,9 @@ class Broker:
             clock=self.clock,
             log_dir=str(log_dir),
             quotas=ZkClientQuotaStore(zk, self.clock),
+            scram_credentials=ZkScramStore(zk),
+            authorizer=authorizer,
+            acls=None if authorizer is None else ZkAclStore(zk, authorizer, self.clock),
             cluster_controller=node.controller,
         )
 
@@ -196,6 +214,8 @@ class Broker:
         services.groups.shutdown()
         await server.shutdown()
         await services.quotas.stop()
+        if services.acls is not None:
+            await services.acls.stop()
         if self._zk_broker is not None:
             await self._zk_broker.stop()
         for task in self._tasks:
@@ -273,6 +293,16 @@ class Broker:
         while True:
             await asyncio.sleep(interval)
             self.services.replicas.flush_dirty()
+
+
+def _authorizer(cfg: BrokerConfig) -> AclAuthorizer | None:
+    """Kafka's switch: any authorizer.class.name turns ACLs on (Grete has one authorizer)."""
+    if not cfg.authorizer_class_name.strip():
+        return None
+    return AclAuthorizer(
+        parse_super_users(cfg.super_users),
+        allow_everyone_if_no_acl_found=cfg.allow_everyone_if_no_acl_found,
+    )
 
 
 def _advertised(cfg: BrokerConfig, server: SocketServer, node_id: int) -> dict[str, BrokerEndpoint]:
@@ -376,8 +406,28 @@ async def _serve(config: BrokerConfig) -> int:
         await stop.wait()
         log.info("shutting down")
     finally:
-        await broker.stop()
+        watchdog = asyncio.create_task(_report_slow_shutdown(SLOW_SHUTDOWN_S))
+        try:
+            await broker.stop()
+        finally:
+            watchdog.cancel()
     return 0
+
+
+SLOW_SHUTDOWN_S = 10.0
+
+
+async def _report_slow_shutdown(after_s: float) -> None:
+    """Log what the broker still waits for when a graceful stop takes long, so that an
+    operator (or a test that killed it) can tell why."""
+    await asyncio.sleep(after_s)
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    log.warning("still shutting down after %.0f s; %d tasks pending:", after_s, len(pending))
+    for task in pending:
+        frames = task.get_stack(limit=8)
+        where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        log.warning("  %s: %s", task.get_name(), where or "(not started)")
 
 
 def run(config: BrokerConfig) -> int:

@@ -327,7 +327,7 @@ def test_trim_by_datetime(cli: Cli, topic: str) -> None:
 
 def test_trim_errors(cli: Cli, topic: str) -> None:
     line = assert_one_line_error(cli.run(f"topic trim {topic} --before 5"), 1)
-    assert line == f"error: trim topic {topic}: topic does not exist"
+    assert line == f"error: trim topic {topic}: topic {topic} does not exist"
     cli.create(topic, "--partitions 1 --config cleanup.policy=compact")
     cli.ok(f"produce {topic} -K :", stdin="k:v\nk:w\n")
     line = assert_one_line_error(cli.run(f"topic trim {topic} --before 1"), 1)

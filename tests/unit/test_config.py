@@ -89,6 +89,26 @@ KAFKA_DEFAULTS = {
     "offsets.retention.check.interval.ms": "600000",
     "transactional.id.expiration.ms": "604800000",
     "producer.id.expiration.ms": "86400000",
+    # security (docs/security.md): Grete reads PEM stores only and offers the SASL mechanisms
+    # it implements (Kafka: JKS and GSSAPI); grete.sasl.plain.allow.insecure is Grete's own.
+    "ssl.keystore.type": "PEM",
+    "ssl.keystore.location": None,
+    "ssl.keystore.password": None,
+    "ssl.key.password": None,
+    "ssl.keystore.certificate.chain": None,
+    "ssl.keystore.key": None,
+    "ssl.truststore.type": "PEM",
+    "ssl.truststore.location": None,
+    "ssl.truststore.certificates": None,
+    "ssl.client.auth": "none",
+    "ssl.enabled.protocols": "TLSv1.2,TLSv1.3",
+    "ssl.cipher.suites": "",
+    "ssl.principal.mapping.rules": "DEFAULT",
+    "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+    "sasl.server.max.receive.size": "524288",
+    "connections.max.reauth.ms": "0",
+    "connection.failed.authentication.delay.ms": "100",
+    "grete.sasl.plain.allow.insecure": "false",
     "max.incremental.fetch.session.cache.slots": "1000",
     "cluster.id": None,
     "unclean.leader.election.enable": "false",
@@ -106,6 +126,9 @@ KAFKA_DEFAULTS = {
     "leader.imbalance.check.interval.seconds": "300",
     "leader.imbalance.per.broker.percentage": "10",
     "controlled.shutdown.enable": "true",
+    "authorizer.class.name": "",
+    "super.users": None,
+    "allow.everyone.if.no.acl.found": "false",
     # Grete's documented departures from Kafka's defaults:
     "broker.id": "0",  # Kafka: -1 (generated); a single node resolves it to 0
     "offsets.topic.replication.factor": "1",  # Kafka: 3, which one node cannot satisfy
@@ -458,7 +481,11 @@ def test_describe_broker_configs() -> None:
     entries = describe_broker_configs(cfg, include_synonyms=True, include_documentation=True)
     assert [e.name for e in entries] == sorted(BROKER_SETTING_NAMES)
     by_name = {e.name: e for e in entries}
-    assert all(e.read_only and not e.is_sensitive for e in entries)
+    assert all(e.read_only for e in entries)
+    # Kafka's PASSWORD settings are sensitive: their values are never shown.
+    sensitive = {e.name for e in entries if e.is_sensitive}
+    assert sensitive == {"ssl.keystore.password", "ssl.key.password", "ssl.keystore.key"}
+    assert all(by_name[n].value is None for n in sensitive)
 
     partitions = by_name["num.partitions"]
     assert (partitions.value, partitions.source, partitions.config_type) == (

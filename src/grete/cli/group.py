@@ -30,6 +30,7 @@ from grete.cli.group_view import (
     group_type,
     list_offsets,
     offset_spec,
+    partitions_of,
 )
 from grete.cli.output import FormatOption, OutputFormat, print_json, print_line, print_table, status
 
@@ -259,7 +260,7 @@ def reset_offsets(
             f"reset offsets of group {group}: the group is {state.value}, not Empty;"
             " stop its consumers first"
         )
-    wanted = _partitions_of(connection, admin, topic, partitions)
+    wanted = partitions_of(connection, admin, topic, partitions, "reset offsets")
     plan = _plan(connection, admin, group, target, wanted)
     if output_format is OutputFormat.json:
         print_json([step.to_json() for step in plan])
@@ -270,25 +271,6 @@ def reset_offsets(
         return
     _apply(connection, admin, group, plan)
     status(f"reset offsets of group {group} for {len(plan)} partition(s) of topic {topic}")
-
-
-def _partitions_of(
-    connection: Connection, admin: AdminClient, topic: str, partitions: list[int] | None
-) -> list[Partition]:
-    try:
-        # All topics: a Metadata request naming a missing topic would auto-create it.
-        metadata = admin.list_topics(timeout=REQUEST_TIMEOUT_S)
-    except Exception as exc:
-        raise connection.failure(exc, f"reset offsets for topic {topic}") from exc
-    found = metadata.topics.get(topic)
-    if found is None or found.error is not None:
-        raise CliError(f"reset offsets: topic {topic} does not exist")
-    available = sorted(found.partitions)
-    chosen = sorted(set(partitions or available))
-    missing = [p for p in chosen if p not in available]
-    if missing:
-        raise CliError(f"topic {topic} has no partition {missing[0]} (it has {len(available)})")
-    return [(topic, p) for p in chosen]
 
 
 def _plan(

@@ -371,3 +371,23 @@ def _member(member: Any) -> MemberView:
         host=member.host,
         assignment=tuple(sorted((tp.topic, tp.partition) for tp in assignment)),
     )
+
+
+def partitions_of(
+    connection: Connection, admin: AdminClient, topic: str, partitions: list[int] | None, action: str
+) -> list[Partition]:
+    """The topic's partitions (or those chosen), checked to exist; ``action`` ("trim topic
+    t") heads the error messages."""
+    try:  # all topics: a Metadata request naming a missing topic may auto-create it
+        metadata = admin.list_topics(timeout=REQUEST_TIMEOUT_S)
+    except Exception as exc:
+        raise connection.failure(exc, action) from exc
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        raise CliError(f"{action}: topic {topic} does not exist")
+    available = sorted(found.partitions)
+    chosen = sorted(set(partitions or available))
+    missing = [p for p in chosen if p not in available]
+    if missing:
+        raise CliError(f"topic {topic} has no partition {missing[0]} (it has {len(available)})")
+    return [(topic, p) for p in chosen]

@@ -26,6 +26,7 @@ from grete.cli.client import (
     wait_all,
 )
 from grete.cli.errors import EXIT_USAGE, CliError, print_error
+from grete.cli.group_view import partitions_of
 from grete.cli.output import (
     FormatOption,
     OutputFormat,
@@ -34,7 +35,7 @@ from grete.cli.output import (
     print_table,
     status,
 )
-from grete.cli.topic_trim import TrimPoint, TrimStep, partitions_of, trim
+from grete.cli.topic_trim import TrimPoint, TrimStep, trim
 from grete.cli.topic_view import PartitionView, TopicSummary, TopicView, describe_views
 
 app = typer.Typer(
@@ -245,7 +246,7 @@ def trim_topic(
     point = TrimPoint.parse(before)
     connection = Connection(bootstrap_server)
     admin = connection.admin()
-    steps = trim(connection, admin, point, partitions_of(connection, admin, name, partitions))
+    steps = trim(connection, admin, point, partitions_of(connection, admin, name, partitions, f"trim topic {name}"))
     if output_format is OutputFormat.json:
         print_json([step.to_json() for step in steps])
     else:

@@ -14,7 +14,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from grete.cli.client import REQUEST_TIMEOUT_S, Connection, wait_all
-from grete.cli.errors import CliError, print_error
+from grete.cli.errors import print_error
 from grete.cli.group_view import Partition, list_offsets, offset_spec
 
 
@@ -61,25 +61,6 @@ class TrimStep:
             "old_log_start_offset": self.old_log_start_offset,
             "log_start_offset": self.log_start_offset,
         }
-
-
-def partitions_of(
-    connection: Connection, admin: AdminClient, topic: str, partitions: list[int] | None
-) -> list[Partition]:
-    """The topic's partitions (or those chosen), checked to exist."""
-    try:  # all topics: asking for one by name may auto-create it
-        metadata = admin.list_topics(timeout=REQUEST_TIMEOUT_S)
-    except Exception as exc:
-        raise connection.failure(exc, f"trim topic {topic}") from exc
-    found = metadata.topics.get(topic)
-    if found is None or found.error is not None:
-        raise CliError(f"trim topic {topic}: topic does not exist")
-    available = sorted(found.partitions)
-    chosen = sorted(set(partitions or available))
-    missing = [p for p in chosen if p not in available]
-    if missing:
-        raise CliError(f"topic {topic} has no partition {missing[0]} (it has {len(available)})")
-    return [(topic, p) for p in chosen]
 
 
 def targets(

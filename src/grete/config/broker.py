@@ -21,7 +21,12 @@ from grete.config.listeners import (
     parse_listeners,
     parse_protocol_map,
 )
-from grete.config.validation import check_settings, resolve_synonyms
+from grete.config.validation import (
+    LISTENER_PREFIXED,
+    check_settings,
+    collect_listener_prefixed,
+    resolve_synonyms,
+)
 from grete.storage.types import LogConfig
 
 COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
@@ -33,6 +38,7 @@ _STRING = KafkaType(ConfigType.STRING)
 _LIST = KafkaType(ConfigType.LIST, joined=True)
 _INT = KafkaType(ConfigType.INT)
 _LONG = KafkaType(ConfigType.LONG)
+_PASSWORD = KafkaType(ConfigType.PASSWORD)
 
 
 def _int(at_least: int) -> KafkaType:
@@ -156,6 +162,17 @@ class BrokerConfig(BaseSettings):
         default=True, alias="controlled.shutdown.enable",
         description="Move leadership away before a broker stops.")
 
+    # authorization (ACLs): any non-empty authorizer.class.name turns the ACL authorizer on
+    authorizer_class_name: Annotated[str, _STRING] = Field(
+        default="", alias="authorizer.class.name",
+        description="Any non-empty value enables ACL authorization; empty allows everything.")
+    super_users: Annotated[str | None, _STRING] = Field(
+        default=None, alias="super.users",
+        description="Semicolon-separated principals (User:admin) that bypass ACLs.")
+    allow_everyone_if_no_acl_found: Annotated[bool, _BOOL] = Field(
+        default=False, alias="allow.everyone.if.no.acl.found",
+        description="Allow a request on a resource that has no ACLs at all.")
+
     # network
     socket_request_max_bytes: Annotated[int, _int(1)] = Field(
         default=104857600, alias="socket.request.max.bytes",
@@ -166,6 +183,69 @@ class BrokerConfig(BaseSettings):
     queued_max_requests: Annotated[int, _int(1)] = Field(
         default=500, alias="queued.max.requests",
         description="Requests queued per broker before connections stop being read.")
+
+    # security: TLS and SASL (docs/security.md); listener.name.<listener>.<setting> overrides
+    ssl_keystore_type: Annotated[str, KafkaType(ConfigType.STRING, valid=("PEM",))] = Field(
+        default="PEM", alias="ssl.keystore.type",
+        description="Format of the key store; Grete reads PEM only (Kafka's default is JKS).")
+    ssl_keystore_location: Annotated[str | None, _STRING] = Field(
+        default=None, alias="ssl.keystore.location",
+        description="PEM file holding this broker's certificate chain and private key.")
+    ssl_keystore_password: Annotated[str | None, _PASSWORD] = Field(
+        default=None, alias="ssl.keystore.password",
+        description="Password of the key store file (its encrypted private key).")
+    ssl_key_password: Annotated[str | None, _PASSWORD] = Field(
+        default=None, alias="ssl.key.password",
+        description="Password of the private key; ssl.keystore.password if unset.")
+    ssl_keystore_certificate_chain: Annotated[str | None, _STRING] = Field(
+        default=None, alias="ssl.keystore.certificate.chain",
+        description="The certificate chain as PEM text (instead of ssl.keystore.location).")
+    ssl_keystore_key: Annotated[str | None, _PASSWORD] = Field(
+        default=None, alias="ssl.keystore.key",
+        description="The private key as PEM text (instead of ssl.keystore.location).")
+    ssl_truststore_type: Annotated[str, KafkaType(ConfigType.STRING, valid=("PEM",))] = Field(
+        default="PEM", alias="ssl.truststore.type",
+        description="Format of the trust store; Grete reads PEM only (Kafka's default is JKS).")
+    ssl_truststore_location: Annotated[str | None, _STRING] = Field(
+        default=None, alias="ssl.truststore.location",
+        description="PEM file of the CA certificates that client certificates must chain to.")
+    ssl_truststore_certificates: Annotated[str | None, _STRING] = Field(
+        default=None, alias="ssl.truststore.certificates",
+        description="Trusted CA certificates as PEM text (instead of ssl.truststore.location).")
+    ssl_client_auth: Annotated[
+        str, KafkaType(ConfigType.STRING, valid=("required", "requested", "none"))
+    ] = Field(default="none", alias="ssl.client.auth",
+              description="Whether TLS clients must (required) or may (requested) present a "
+                          "certificate.")
+    ssl_enabled_protocols: Annotated[
+        str, KafkaType(ConfigType.LIST, valid=("TLSv1.2", "TLSv1.3"), joined=True)
+    ] = Field(default="TLSv1.2,TLSv1.3", alias="ssl.enabled.protocols",
+              description="TLS versions accepted.")
+    ssl_cipher_suites: Annotated[str, _LIST] = Field(
+        default="", alias="ssl.cipher.suites",
+        description="OpenSSL cipher list for TLS 1.2; empty: Python's defaults.")
+    ssl_principal_mapping_rules: Annotated[str, _STRING] = Field(
+        default="DEFAULT", alias="ssl.principal.mapping.rules",
+        description="Rules mapping a client certificate's subject to a principal name.")
+    sasl_enabled_mechanisms: Annotated[str, _LIST] = Field(
+        default="PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", alias="sasl.enabled.mechanisms",
+        description="SASL mechanisms offered (Kafka's default is GSSAPI, which Grete lacks).")
+    sasl_server_max_receive_size: Annotated[int, _INT] = Field(
+        default=524288, alias="sasl.server.max.receive.size",
+        description="Largest request accepted before a SASL connection is authenticated.")
+    connections_max_reauth_ms: Annotated[int, _long(0)] = Field(
+        default=0, alias="connections.max.reauth.ms",
+        description="SASL session lifetime; clients re-authenticate within it (0: forever).")
+    connection_failed_authentication_delay_ms: Annotated[int, _int(0)] = Field(
+        default=100, alias="connection.failed.authentication.delay.ms",
+        description="Delay before a failed authentication is answered and closed.")
+    grete_sasl_plain_allow_insecure: Annotated[bool, _BOOL] = Field(
+        default=False, alias="grete.sasl.plain.allow.insecure",
+        description="Grete addition: offer PLAIN on SASL_PLAINTEXT listeners (no TLS).")
+    # listener.name.<listener>.<setting> keys, collected by _resolve_synonyms.
+    listener_prefixed: dict[str, str] = Field(
+        default_factory=dict, alias="listener.name.*",
+        description="Per-listener security settings (listener.name.<listener>.<setting>).")
 
     # topics
     num_partitions: Annotated[int, _int(1)] = Field(
@@ -300,7 +380,7 @@ class BrokerConfig(BaseSettings):
     def _resolve_synonyms(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        return resolve_synonyms(data)
+        return collect_listener_prefixed(resolve_synonyms(data))
 
     @model_validator(mode="after")
     def _check(self) -> BrokerConfig:
@@ -401,6 +481,16 @@ class BrokerConfig(BaseSettings):
             cleanup_policy=self.cleanup_policy,
         )
 
+    def listener_setting(self, listener: str, name: str) -> Any:
+        """Setting `name` for one listener: listener.name.<listener>.<name> when given (as
+        text, parsed as the broker-wide setting is), else the broker-wide value."""
+        prefixed = self.listener_prefixed.get(f"listener.name.{listener.lower()}.{name}")
+        if prefixed is None:
+            return getattr(self, _FIELD_BY_NAME[name]) if name in _FIELD_BY_NAME else None
+        if name in _FIELD_BY_NAME:
+            return broker_setting_type(name).coerce(prefixed)
+        return prefixed
+
     def is_set(self, name: str) -> bool:
         """True if the Kafka setting `name` was given explicitly (by any source)."""
         return _FIELD_BY_NAME[name] in self.model_fields_set
@@ -412,6 +502,7 @@ class BrokerConfig(BaseSettings):
 
 _FIELD_BY_NAME: dict[str, str] = {
     str(info.alias): field for field, info in BrokerConfig.model_fields.items()
+    if info.alias != LISTENER_PREFIXED  # not one setting but a family of them
 }
 BROKER_SETTING_NAMES: frozenset[str] = frozenset(_FIELD_BY_NAME)
 

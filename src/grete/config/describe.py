@@ -11,7 +11,7 @@ from grete.config.broker import (
     broker_setting_doc,
     broker_setting_type,
 )
-from grete.config.entries import ConfigEntry, ConfigSource, ConfigSynonym
+from grete.config.entries import ConfigEntry, ConfigSource, ConfigSynonym, ConfigType
 from grete.config.kafka_type import to_kafka_string
 
 # Settings that stand for one another, highest precedence first (Kafka's broker synonyms).
@@ -44,12 +44,14 @@ def describe_broker_configs(
             continue
         source = (ConfigSource.STATIC_BROKER_CONFIG if cfg.is_set(name)
                   else ConfigSource.DEFAULT_CONFIG)
+        # Kafka never shows a PASSWORD setting's value (key store passwords, PEM keys).
+        sensitive = broker_setting_type(name).config_type == ConfigType.PASSWORD
         entries.append(ConfigEntry(
             name=name,
-            value=cfg.kafka_value(name),
+            value=None if sensitive else cfg.kafka_value(name),
             source=int(source),
             read_only=True,
-            is_sensitive=False,
+            is_sensitive=sensitive,
             config_type=int(broker_setting_type(name).config_type),
             synonyms=broker_synonyms(cfg, _BROKER_SYNONYMS.get(name, (name,)))
             if include_synonyms else (),
@@ -61,9 +63,15 @@ def describe_broker_configs(
 def broker_synonyms(cfg: BrokerConfig, names: tuple[str, ...]) -> tuple[ConfigSynonym, ...]:
     """The synonyms that hold a value, by precedence: those set explicitly
     (STATIC_BROKER_CONFIG), then non-null defaults (DEFAULT_CONFIG)."""
-    static = [ConfigSynonym(n, cfg.kafka_value(n), int(ConfigSource.STATIC_BROKER_CONFIG))
+    static = [ConfigSynonym(n, _shown(cfg, n), int(ConfigSource.STATIC_BROKER_CONFIG))
               for n in names if cfg.is_set(n)]
     defaults = [ConfigSynonym(n, to_kafka_string(broker_setting_default(n)),
                               int(ConfigSource.DEFAULT_CONFIG))
                 for n in names if broker_setting_default(n) is not None]
     return tuple(static + defaults)
+
+
+def _shown(cfg: BrokerConfig, name: str) -> str | None:
+    if broker_setting_type(name).config_type == ConfigType.PASSWORD:
+        return None
+    return cfg.kafka_value(name)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from grete.config.broker import BROKER_SETTING_NAMES, BrokerConfig
 from grete.config.kafka_type import to_kafka_string
 from grete.config.properties import parse_properties
-from grete.config.validation import SettingError
+from grete.config.validation import SettingError, is_listener_prefixed
 
 ENV_PREFIX = "GRETE_"
 # GRETE_* variables read by Grete's tooling (test harness, bench), not broker settings; every
@@ -98,7 +98,7 @@ def _settings_from_file(properties_file: Path) -> dict[str, str]:
 
 def _reject_unknown(settings: Mapping[str, str], where: str) -> None:
     for key in settings:
-        if key.strip() not in BROKER_SETTING_NAMES:
+        if key.strip() not in BROKER_SETTING_NAMES and not is_listener_prefixed(key.strip()):
             raise ConfigError(f"unknown broker setting {key.strip()!r}{where}", key.strip())
 
 

@@ -20,6 +20,18 @@ if TYPE_CHECKING:
     from grete.config.broker import BrokerConfig
 
 _LIST = KafkaType(ConfigType.LIST, joined=True)
+# The field holding every listener.name.<listener>.<setting> key (docs/security.md).
+LISTENER_PREFIXED = "listener.name.*"
+_LISTENER_PREFIX = "listener.name."
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# Settings a listener may override, besides <mechanism>.sasl.jaas.config.
+LISTENER_OVERRIDABLE = frozenset({
+    "ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password",
+    "ssl.keystore.certificate.chain", "ssl.keystore.key", "ssl.truststore.type",
+    "ssl.truststore.location", "ssl.truststore.certificates", "ssl.client.auth",
+    "ssl.enabled.protocols", "ssl.cipher.suites", "ssl.principal.mapping.rules",
+    "sasl.enabled.mechanisms", "connections.max.reauth.ms", "sasl.server.max.receive.size",
+})
 _BROKER_ID = KafkaType(ConfigType.INT, at_least=-1)
 _NODE_ID = KafkaType(ConfigType.INT, at_least=0)
 
@@ -31,6 +43,27 @@ class SettingError(ValueError):
         super().__init__(reason)
         self.setting = setting
         self.value = value
+
+
+def is_listener_prefixed(key: str) -> bool:
+    """listener.name.<listener>.<setting>: a per-listener override (checked later)."""
+    return key.startswith(_LISTENER_PREFIX)
+
+
+def collect_listener_prefixed(data: dict[str, Any]) -> dict[str, Any]:
+    """Move listener.name.* keys into one field (keys lower-cased up to the setting, as Kafka
+    writes listener names in the prefix lower case)."""
+    prefixed = {k: v for k, v in data.items() if isinstance(k, str) and is_listener_prefixed(k)}
+    if not prefixed:
+        return data
+    data = {k: v for k, v in data.items() if k not in prefixed}
+    collected = dict(data.get(LISTENER_PREFIXED) or {})
+    for key, value in prefixed.items():
+        _, _, rest = key.partition(_LISTENER_PREFIX)
+        listener, _, setting = rest.partition(".")
+        collected[f"{_LISTENER_PREFIX}{listener.lower()}.{setting.lower()}"] = str(value)
+    data[LISTENER_PREFIXED] = collected
+    return data
 
 
 def resolve_synonyms(data: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +124,33 @@ def check_settings(cfg: BrokerConfig) -> None:
     _check_unique_ports(endpoints)
     _check_advertised(cfg)
     _check_inter_broker(cfg)
+    _check_security(cfg, endpoints)
+
+
+def _check_security(cfg: BrokerConfig, endpoints: list[Endpoint]) -> None:
+    """Listener overrides name a listener and a setting Grete knows; mechanisms are ones
+    Grete implements. (A TLS listener's key store is read, and checked, at start-up.)"""
+    names = {e.name.lower() for e in endpoints}
+    for key, value in cfg.listener_prefixed.items():
+        listener, _, setting = key[len(_LISTENER_PREFIX):].partition(".")
+        if listener not in names:
+            raise SettingError(key, value, f"no listener named {listener.upper()}")
+        mechanism, _, jaas = setting.partition(".")
+        if jaas == "sasl.jaas.config" and mechanism.upper() in SASL_MECHANISMS:
+            continue
+        if setting not in LISTENER_OVERRIDABLE:
+            raise SettingError(key, value, "not a per-listener setting Grete knows")
+        try:
+            cfg.listener_setting(listener, setting)
+        except ValueError as err:
+            raise SettingError(key, value, str(err)) from None
+    for endpoint in endpoints:
+        mechanisms = list_items(cfg.listener_setting(endpoint.name, "sasl.enabled.mechanisms"))
+        for mechanism in mechanisms:
+            if mechanism not in SASL_MECHANISMS:
+                raise SettingError("sasl.enabled.mechanisms", ",".join(mechanisms),
+                                   f"{mechanism} is not supported (Grete has "
+                                   f"{', '.join(SASL_MECHANISMS)})")
 
 
 def _check_inter_broker(cfg: BrokerConfig) -> None:

@@ -1,6 +1,7 @@
 """One module per API or API family. Importing this package registers every handler."""
 
 from grete.handlers import (  # noqa: F401 - imported for their registrations
+    acls,
     api_versions,
     client_quotas,
     cluster,
@@ -18,6 +19,8 @@ from grete.handlers import (  # noqa: F401 - imported for their registrations
     offsets,
     produce,
     producer_id,
+    sasl,
+    scram_users,
     topics,
 )
 from grete.handlers.registry import REGISTRY

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from grete.handlers.authorization import AclOperation, cluster_authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
@@ -27,6 +28,9 @@ from grete.security.quota.filter import QuotaFilter
 @handles(ApiKey.DESCRIBE_CLIENT_QUOTAS, 0, 1)
 async def handle_describe_client_quotas(ctx: RequestContext, request: Any) -> Any:
     make = ctx.schema.make
+    if not cluster_authorized(ctx, AclOperation.DESCRIBE_CONFIGS):
+        return ctx.schema.response(throttle_time=0, error_code=ErrorCode.cluster_authorization_failed,
+                                   error_message="Cluster authorization failed.", entries=None)
     components = [(c.entity_type, c.match_type, c.match) for c in request.components]
     try:
         quota_filter = QuotaFilter.parse(components, request.strict)
@@ -50,6 +54,11 @@ async def handle_describe_client_quotas(ctx: RequestContext, request: Any) -> An
 
 @handles(ApiKey.ALTER_CLIENT_QUOTAS, 0, 1)
 async def handle_alter_client_quotas(ctx: RequestContext, request: Any) -> Any:
+    if not cluster_authorized(ctx, AclOperation.ALTER_CONFIGS):
+        return ctx.schema.response(throttle_time=0, entries=[
+            _alter_result(ctx, e, ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
+            for e in request.entries
+        ])
     checked: list[tuple[QuotaEntity, dict[str, float | None]] | QuotaRequestError] = []
     for entry in request.entries:
         try:

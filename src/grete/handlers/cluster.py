@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
+from grete.handlers.authorization import AclOperation, cluster_authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode
@@ -47,6 +48,8 @@ def _wanted(request: Any) -> dict[str, set[int]] | None:
 @handles(ApiKey.DESCRIBE_LOG_DIRS, 1, 4, decoder=decode_request)
 async def handle_describe_log_dirs(ctx: RequestContext, request: Any) -> Any:
     with_segments = bool(getattr(request, "include_segment_count", False))
+    if not cluster_authorized(ctx, AclOperation.DESCRIBE):
+        return ctx.schema.response(throttle_time=0, error_code=ErrorCode.cluster_authorization_failed, results=[])
     s: Any = SegmentCountSchema(ctx.version) if with_segments else ctx.schema
     wanted = _wanted(request)
     by_topic: dict[str, list[Any]] = {}

@@ -17,6 +17,7 @@ from grete.cluster.topic_config import (
     describe_topic_configs,
 )
 from grete.config import describe_broker_configs
+from grete.handlers.authorization import AclOperation, ResourceType, authorized, cluster_authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
@@ -45,7 +46,10 @@ def _describe_one(ctx: RequestContext, resource: Any, synonyms: bool, docs: bool
     services = ctx.services
     rtype, name = resource.resource_type, resource.resource_name
     error, message, entries = ErrorCode.none, None, []
-    if rtype == TOPIC:
+    refused = _refusal(ctx, AclOperation.DESCRIBE_CONFIGS, rtype, name)
+    if refused is not None:
+        error, message = refused, "Authorization failed."
+    elif rtype == TOPIC:
         topic = services.metadata.topic(name)
         if topic is None:
             error, message = ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist"
@@ -78,8 +82,21 @@ def _alter_result(ctx: RequestContext, resource: Any, error: ErrorCode, message:
                            resource_type=resource.resource_type, resource_name=resource.resource_name)
 
 
+def _refusal(ctx: RequestContext, operation: AclOperation, rtype: int, name: str) -> ErrorCode | None:
+    """A topic's configs need the operation on the topic, a broker's on the cluster."""
+    if rtype == TOPIC:
+        if not authorized(ctx, operation, ResourceType.TOPIC, name):
+            return ErrorCode.topic_authorization_failed
+    elif rtype in (BROKER, BROKER_LOGGER) and not cluster_authorized(ctx, operation):
+        return ErrorCode.cluster_authorization_failed
+    return None
+
+
 async def _alter_one(ctx: RequestContext, resource: Any, validate_only: bool, incremental: bool) -> Any:
     services = ctx.services
+    refused = _refusal(ctx, AclOperation.ALTER_CONFIGS, resource.resource_type, resource.resource_name)
+    if refused is not None:
+        return _alter_result(ctx, resource, refused, "Authorization failed.")
     if resource.resource_type == BROKER:
         return _alter_result(ctx, resource, ErrorCode.invalid_request,
                              "broker settings are static in Grete; restart with --override to change them")

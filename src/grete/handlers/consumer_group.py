@@ -10,6 +10,7 @@ from typing import Any
 
 from grete.coordinator.group.classic_types import GroupError
 from grete.coordinator.group.consumer_types import HeartbeatRequest, TopicAssignment
+from grete.handlers.authorization import AclOperation, ResourceType, authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.groups import error_code
 from grete.handlers.registry import handles
@@ -34,6 +35,10 @@ def _topic_id(ctx: RequestContext, name: str) -> uuid.UUID | None:
 
 @handles(ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, 1)
 async def handle_consumer_group_heartbeat(ctx: RequestContext, request: Any) -> Any:
+    if not authorized(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return ctx.schema.response(throttle_time=0, error_code=ErrorCode.group_authorization_failed,
+                                   error_message=None, member_id=None, member_epoch=-1,
+                                   heartbeat_interval=0, assignment=None)
     rebalance = to_millis(request.rebalance_timeout)
     heartbeat = HeartbeatRequest(
         member_id=request.member_id,
@@ -82,6 +87,12 @@ async def handle_consumer_group_describe(ctx: RequestContext, request: Any) -> A
     s = ctx.schema
     described = []
     for group_id in request.group_ids:
+        if not authorized(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            described.append(s.make("DescribedGroup", error_code=ErrorCode.group_authorization_failed,
+                                    error_message=None, group_id=group_id, group_state="", group_epoch=-1,
+                                    assignment_epoch=-1, assignor_name="", members=[],
+                                    authorized_operations=AUTHORIZED_OPERATIONS_OMITTED))
+            continue
         not_here = ctx.services.groups.not_here(group_id)
         d = None if not_here is not None else ctx.services.groups.consumer_groups.describe(group_id)
         if not_here is not None:

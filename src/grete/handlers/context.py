@@ -11,6 +11,7 @@ from grete.protocol import RequestHeader, Schema
 
 if TYPE_CHECKING:
     from grete.clock import Clock
+    from grete.cluster.acls import AclStore
     from grete.cluster.client_quotas import ClientQuotaStore
     from grete.cluster.controller import Controller, TopicAdmin
     from grete.cluster.image import ClusterView, TopicCatalog
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from grete.coordinator.group.coordinator import GroupCoordinator
     from grete.partition.fetch_session import FetchSessionCache
     from grete.partition.replica_manager import ReplicaManager
+    from grete.security.sasl.authenticator import Authenticator
+    from grete.security.sasl.store import ScramCredentialStore
+    from grete.security.acl.authorizer import AclAuthorizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,12 @@ class BrokerServices:
     log_dir: str
     quotas: ClientQuotaStore  # client quota configs (enforced from issue 6)
     cluster_controller: ZkController | None = None  # cluster mode: this broker's controller role
+    # authorizer.class.name set: the ACLs and the decisions they give; None: all allowed
+    acls: AclStore | None = None
+    authorizer: AclAuthorizer | None = None
+    # SASL sessions of the SASL listeners (None: no SASL listener) and the SCRAM users.
+    authenticator: Authenticator | None = None
+    scram_credentials: ScramCredentialStore | None = None
     # Set once the broker knows the cluster (cluster mode: its view is loaded); requests
     # that arrive earlier wait, rather than see an empty cluster.
     ready: asyncio.Event = field(default_factory=asyncio.Event)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from grete.handlers.authorization import AclOperation, ResourceType, authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
@@ -44,8 +45,12 @@ async def handle_delete_records(ctx: RequestContext, request: Any) -> Any:
     deleted = False
     for topic in request.topics:
         partitions = []
+        allowed = authorized(ctx, AclOperation.DELETE, ResourceType.TOPIC, topic.name)
         for p in topic.partitions:
-            error, low_watermark = _delete_one(ctx, topic.name, p)
+            if allowed:
+                error, low_watermark = _delete_one(ctx, topic.name, p)
+            else:
+                error, low_watermark = ErrorCode.topic_authorization_failed, INVALID_LOW_WATERMARK
             deleted = deleted or error == ErrorCode.none
             partitions.append(
                 make(

@@ -32,10 +32,17 @@ class Dispatcher:
         self.services = services
 
     async def __call__(self, frame: bytearray, connection: ConnectionInfo) -> bytes | None:
+        authenticator = self.services.authenticator
+        session = None if authenticator is None else authenticator.session(connection)
+        if session is not None and session.expects_raw_token:
+            assert authenticator is not None
+            return await authenticator.raw_token(frame, connection, session)  # after SaslHandshake v0
         try:
             header, body_at = parse_header(frame)
         except MalformedRequest as exc:
             raise CloseConnection(f"malformed request header: {exc}") from None
+        if session is not None:
+            session.admit(header.api_key)  # SASL: closes on a request not allowed now
         spec = REGISTRY.get(header.api_key)
         if spec is None:
             raise CloseConnection(f"unknown API key {header.api_key}")

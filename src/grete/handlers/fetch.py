@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from grete.handlers.authorization import AclOperation, ResourceType, authorized, cluster_authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for, leader_epoch_error
 from grete.handlers.registry import handles
@@ -81,8 +82,20 @@ def replica_id_of(request: Any) -> int:
     return int(getattr(request, "replica_id", -1))
 
 
+def _denied(ctx: RequestContext, plan: FetchPlan, replica: int) -> set[str]:
+    """Topics this fetch may not read: Read on each for a consumer; ClusterAction on the
+    cluster for a follower (every topic refused without it, as Kafka does)."""
+    if ctx.services.authorizer is None:
+        return set()
+    topics = {tp.topic for tp, _ in plan.partitions}
+    if replica >= 0:
+        return set() if cluster_authorized(ctx, AclOperation.CLUSTER_ACTION) else topics
+    return {t for t in topics if not authorized(ctx, AclOperation.READ, ResourceType.TOPIC, t)}
+
+
 def _read_all(
-    ctx: RequestContext, plan: FetchPlan, max_bytes: int, replica: int = -1
+    ctx: RequestContext, plan: FetchPlan, max_bytes: int, replica: int = -1,
+    denied: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[PartitionResult], int]:
     """Read every planned partition within the byte limits; returns results and bytes read.
     A follower (`replica` >= 0) reads up to the log end and reports its position."""
@@ -92,6 +105,9 @@ def _read_all(
     first_with_data = True
     replicas = ctx.services.replicas
     for tp, state in plan.partitions:
+        if denied and tp.topic in denied:
+            results.append(PartitionResult(tp, state.topic_id, ErrorCode.topic_authorization_failed, state=state))
+            continue
         partition = replicas.get(tp.topic, tp.partition)
         if partition is None:
             code = ErrorCode.unknown_topic_id if state.topic_id is not None else ErrorCode.unknown_topic_or_partition
@@ -175,7 +191,8 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
     fetch_max = ctx.services.config.fetch_max_bytes
     max_bytes = min(max_bytes, fetch_max) if max_bytes > 0 else fetch_max
     replica = replica_id_of(request)
-    results, total = _read_all(ctx, plan, max_bytes, replica)
+    denied = _denied(ctx, plan, replica)
+    results, total = _read_all(ctx, plan, max_bytes, replica, denied)
     max_wait_ms = to_millis(request.max_wait)
     has_error = any(r.error != ErrorCode.none for r in results) or bool(unknown)
     if total < request.min_bytes and max_wait_ms > 0 and not has_error and plan.partitions:
@@ -188,5 +205,5 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
             await delayed.wait(max_wait_ms / 1000.0)
         finally:
             purgatory.unwatch(delayed)
-        results, total = _read_all(ctx, plan, max_bytes, replica)
+        results, total = _read_all(ctx, plan, max_bytes, replica, denied)
     return _response(ctx, plan, results + unknown)

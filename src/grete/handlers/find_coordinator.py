@@ -13,6 +13,7 @@ from typing import Any
 from grete.cluster.controller import AdminError
 from grete.cluster.image import NO_LEADER
 from grete.coordinator.group.group_log import OFFSETS_TOPIC
+from grete.handlers.authorization import AclOperation, ResourceType, authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
@@ -24,6 +25,10 @@ BATCHED_KEYS_FROM = 4
 
 async def _lookup(ctx: RequestContext, key_type: int, key: str) -> tuple[ErrorCode, str | None, int, str, int]:
     """(error, message, node id, host, port) of the coordinator for a key of ``key_type``."""
+    if key_type == GROUP and not authorized(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, key):
+        return ErrorCode.group_authorization_failed, None, -1, "", -1
+    if key_type == TRANSACTION and not authorized(ctx, AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key):
+        return ErrorCode.transactional_id_authorization_failed, None, -1, "", -1
     if key_type == TRANSACTION:
         return ErrorCode.coordinator_not_available, "transactions are not supported yet", -1, "", -1
     if key_type != GROUP:

@@ -12,6 +12,7 @@ from grete.coordinator.group.classic_types import (
     ProtocolMetadata,
     SyncRequest,
 )
+from grete.handlers.authorization import AclOperation, ResourceType, authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode, to_millis
@@ -24,8 +25,16 @@ def error_code(error: Enum | None) -> ErrorCode:
     return ErrorCode.none if error is None else ErrorCode[str(error.value)]
 
 
+def _may_read(ctx: RequestContext, group_id: str) -> bool:
+    return authorized(ctx, AclOperation.READ, ResourceType.GROUP, group_id)
+
+
 @handles(ApiKey.JOIN_GROUP, 0, 9)
 async def handle_join_group(ctx: RequestContext, request: Any) -> Any:
+    if not _may_read(ctx, request.group_id):
+        return ctx.schema.response(throttle_time=0, error_code=ErrorCode.group_authorization_failed,
+                                   generation_id=-1, protocol_name=None if ctx.version >= 7 else "",
+                                   leader="", member_id=request.member_id, members=[])
     session_ms = to_millis(request.session_timeout)
     rebalance = getattr(request, "rebalance_timeout", None)
     join = JoinRequest(
@@ -60,6 +69,9 @@ async def handle_join_group(ctx: RequestContext, request: Any) -> Any:
 
 @handles(ApiKey.SYNC_GROUP, 0, 5)
 async def handle_sync_group(ctx: RequestContext, request: Any) -> Any:
+    if not _may_read(ctx, request.group_id):
+        return ctx.schema.response(throttle_time=0, error_code=ErrorCode.group_authorization_failed,
+                                   assignment=b"")
     sync = SyncRequest(
         member_id=request.member_id,
         generation_id=request.generation_id,
@@ -80,6 +92,8 @@ async def handle_sync_group(ctx: RequestContext, request: Any) -> Any:
 
 @handles(ApiKey.HEARTBEAT, 0, 4)
 async def handle_heartbeat(ctx: RequestContext, request: Any) -> Any:
+    if not _may_read(ctx, request.group_id):
+        return ctx.schema.response(throttle_time=0, error_code=ErrorCode.group_authorization_failed)
     error = ctx.services.groups.heartbeat(
         request.group_id, request.member_id, request.generation_id,
         getattr(request, "group_instance_id", None),
@@ -89,6 +103,8 @@ async def handle_heartbeat(ctx: RequestContext, request: Any) -> Any:
 
 @handles(ApiKey.LEAVE_GROUP, 0, 5)
 async def handle_leave_group(ctx: RequestContext, request: Any) -> Any:
+    if not _may_read(ctx, request.group_id):
+        return ctx.schema.response(throttle_time=0, error_code=ErrorCode.group_authorization_failed, members=[])
     if ctx.version < 3:
         leaving = [LeavingMember(member_id=request.member_id)]
     else:

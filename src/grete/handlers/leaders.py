@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from grete.cluster.zookeeper.controller import Deposed
+from grete.handlers.authorization import AclOperation, cluster_authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
@@ -32,6 +33,9 @@ async def handle_elect_leaders(ctx: RequestContext, request: Any) -> Any:
     )
     controller = ctx.services.cluster_controller
     results: dict[tuple[str, int], str | None]
+    if not cluster_authorized(ctx, AclOperation.ALTER):
+        return s.response(throttle_time=0, error_code=ErrorCode.cluster_authorization_failed,
+                          replica_election_results=[])
     if controller is None:  # a single node
         known = set(_all_partitions(ctx))
         results = {tp: "election_not_needed" if tp in known else "unknown_topic_or_partition" for tp in wanted}
@@ -60,6 +64,9 @@ async def handle_elect_leaders(ctx: RequestContext, request: Any) -> Any:
 async def handle_alter_partition_reassignments(ctx: RequestContext, request: Any) -> Any:
     s = ctx.schema
     controller = ctx.services.cluster_controller
+    if not cluster_authorized(ctx, AclOperation.ALTER):
+        return s.response(throttle_time=0, error_code=ErrorCode.cluster_authorization_failed,
+                          error_message=None, responses=[])
     if controller is not None and not controller.active:
         return s.response(throttle_time=0, error_code=ErrorCode.not_controller, error_message=None, responses=[])
     responses = []
@@ -97,6 +104,9 @@ def _single_node_reassignment(ctx: RequestContext, topic: str, partition: int, t
 async def handle_list_partition_reassignments(ctx: RequestContext, request: Any) -> Any:
     s = ctx.schema
     controller = ctx.services.cluster_controller
+    if not cluster_authorized(ctx, AclOperation.DESCRIBE):
+        return s.response(throttle_time=0, error_code=ErrorCode.cluster_authorization_failed,
+                          error_message=None, topics=[])
     if controller is not None and not controller.active:
         return s.response(throttle_time=0, error_code=ErrorCode.not_controller, error_message=None, topics=[])
     ongoing = {} if controller is None else controller.ongoing_reassignments()

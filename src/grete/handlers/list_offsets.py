@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from grete.handlers.authorization import AclOperation, ResourceType, authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for, leader_epoch_error
 from grete.handlers.registry import handles
@@ -35,8 +36,11 @@ def _lookup(partition: Partition, timestamp: int) -> tuple[int, int]:
     return found.timestamp, found.offset
 
 
-def _partition_result(ctx: RequestContext, topic: str, p: Any) -> Any:
+def _partition_result(ctx: RequestContext, topic: str, p: Any, allowed: bool = True) -> Any:
     make = ctx.schema.make
+    if not allowed:
+        return make("ListOffsetsPartitionResponse", partition_index=p.partition_index,
+                    error_code=ErrorCode.topic_authorization_failed, timestamp=-1, offset=-1, leader_epoch=-1)
     partition = ctx.services.replicas.get(topic, p.partition_index)
     if partition is None:
         return make("ListOffsetsPartitionResponse", partition_index=p.partition_index,
@@ -63,7 +67,11 @@ async def handle_list_offsets(ctx: RequestContext, request: Any) -> Any:
         ctx.schema.make(
             "ListOffsetsTopicResponse",
             name=topic.name,
-            partitions=[_partition_result(ctx, topic.name, p) for p in topic.partitions],
+            partitions=[
+                _partition_result(ctx, topic.name, p, allowed)
+                for allowed in [authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, topic.name)]
+                for p in topic.partitions
+            ],
         )
         for topic in request.topics
     ]

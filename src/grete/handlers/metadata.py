@@ -9,6 +9,7 @@ from grete.cluster.controller import AdminError
 from grete.cluster.image import NO_LEADER
 from grete.cluster.metadata import TopicMetadata
 from grete.cluster.topic_names import topic_name_error
+from grete.handlers.authorization import AclOperation, ResourceType, authorized, cluster_authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode
@@ -66,9 +67,13 @@ async def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any
         topic = services.metadata.topic_by_id(topic_id)
         if topic is None:
             return _error_topic(ctx, None, ErrorCode.unknown_topic_id, topic_id)
+        if not _describable(ctx, topic.name):  # ids are not secret; names are
+            return _error_topic(ctx, None, ErrorCode.topic_authorization_failed, topic_id)
         return _topic_response(ctx, topic)
     if name is None:
         return _error_topic(ctx, None, ErrorCode.invalid_request)
+    if not _describable(ctx, name):  # refused before looking, so as not to tell it exists
+        return _error_topic(ctx, name, ErrorCode.topic_authorization_failed)
     topic = services.metadata.topic(name)
     if topic is not None:
         return _topic_response(ctx, topic)
@@ -76,6 +81,9 @@ async def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any
         return _error_topic(ctx, name, ErrorCode.invalid_topic_exception)
     if not (auto_create and services.config.auto_create_topics_enable):
         return _error_topic(ctx, name, ErrorCode.unknown_topic_or_partition)
+    if not (cluster_authorized(ctx, AclOperation.CREATE)
+            or authorized(ctx, AclOperation.CREATE, ResourceType.TOPIC, name)):
+        return _error_topic(ctx, name, ErrorCode.topic_authorization_failed)
     try:
         topic = await services.admin.auto_create_topic(name)
         await services.admin.wait_for_topic(name)
@@ -83,6 +91,10 @@ async def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any
         log.info("auto-creation of %r refused: %s", name, exc)
         return _error_topic(ctx, name, ErrorCode[exc.kind])
     return _topic_response(ctx, topic)
+
+
+def _describable(ctx: RequestContext, name: str) -> bool:
+    return authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, name)
 
 
 @handles(ApiKey.METADATA, 0, 12)
@@ -101,7 +113,8 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
     # v0: an empty list means every topic; v1+: null means every topic.
     all_topics = request.topics is None or (ctx.version == 0 and not request.topics)
     if all_topics:
-        topics = [_topic_response(ctx, t) for t in services.metadata.topics()]
+        # Every topic the principal may describe; the others are left out silently.
+        topics = [_topic_response(ctx, t) for t in services.metadata.topics() if _describable(ctx, t.name)]
     else:
         auto_create = getattr(request, "allow_auto_topic_creation", True)
         topics = [await _lookup(ctx, t, auto_create) for t in request.topics]

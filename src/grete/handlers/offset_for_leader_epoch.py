@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from grete.handlers.authorization import AclOperation, ResourceType, authorized, cluster_authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.errors import leader_epoch_error
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
 
 
-def _epoch_end(ctx: RequestContext, topic: str, p: Any) -> Any:
+def _epoch_end(ctx: RequestContext, topic: str, p: Any, allowed: bool = True) -> Any:
     make = ctx.schema.make
+    if not allowed:
+        return make("EpochEndOffset", error_code=ErrorCode.topic_authorization_failed,
+                    partition=p.partition, leader_epoch=-1, end_offset=-1)
     partition = ctx.services.replicas.get(topic, p.partition)
     if partition is None:
         return make("EpochEndOffset", error_code=ErrorCode.unknown_topic_or_partition,
@@ -30,9 +34,10 @@ def _epoch_end(ctx: RequestContext, topic: str, p: Any) -> Any:
 
 @handles(ApiKey.OFFSET_FOR_LEADER_EPOCH, 2, 4)
 async def handle_offset_for_leader_epoch(ctx: RequestContext, request: Any) -> Any:
-    topics = [
-        ctx.schema.make("OffsetForLeaderTopicResult", topic=t.topic,
-                        partitions=[_epoch_end(ctx, t.topic, p) for p in t.partitions])
-        for t in request.topics
-    ]
+    replica = ctx.services.authorizer is None or cluster_authorized(ctx, AclOperation.CLUSTER_ACTION)
+    topics = []
+    for t in request.topics:
+        allowed = replica or authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, t.topic)
+        topics.append(ctx.schema.make("OffsetForLeaderTopicResult", topic=t.topic,
+                                      partitions=[_epoch_end(ctx, t.topic, p, allowed) for p in t.partitions]))
     return ctx.schema.response(throttle_time=0, topics=topics)

@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from grete.handlers.authorization import AclOperation, ResourceType, authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
@@ -102,9 +103,18 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Any:
     acks = request.acks
     produced: list[tuple[str, list[Any]]] = []
     waiting = False
+    checked = ctx.services.authorizer is not None  # None: nothing to check on the hot path
+    refused_txn = checked and request.transactional_id is not None and not authorized(
+        ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id)
     for topic in request.topic_data:
         if acks not in VALID_ACKS:
             parts = [_partition_response(ctx, d.index, ErrorCode.invalid_required_acks) for d in topic.partition_data]
+        elif refused_txn:
+            parts = [_partition_response(ctx, d.index, ErrorCode.transactional_id_authorization_failed)
+                     for d in topic.partition_data]
+        elif checked and not authorized(ctx, AclOperation.WRITE, ResourceType.TOPIC, topic.name):
+            parts = [_partition_response(ctx, d.index, ErrorCode.topic_authorization_failed)
+                     for d in topic.partition_data]
         else:
             parts = [_produce_partition(ctx, topic.name, d, acks) for d in topic.partition_data]
             waiting = waiting or any(isinstance(p, _Pending) for p in parts)

@@ -7,6 +7,7 @@ from typing import Any
 from grete.cluster.controller import AdminError, NewTopic
 from grete.cluster.metadata import TopicMetadata
 from grete.cluster.topic_config import describe_topic_configs
+from grete.handlers.authorization import AclOperation, ResourceType, authorized, cluster_authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import ApiKey, ErrorCode
@@ -59,7 +60,14 @@ async def _create_one(ctx: RequestContext, t: Any, validate_only: bool) -> Any:
 async def handle_create_topics(ctx: RequestContext, request: Any) -> Any:
     names = [t.name for t in request.topics]
     results = []
+    any_topic = cluster_authorized(ctx, AclOperation.CREATE)  # else Create on each topic
     for t in request.topics:
+        if not (any_topic or authorized(ctx, AclOperation.CREATE, ResourceType.TOPIC, t.name)):
+            results.append(ctx.schema.make("CreatableTopicResult", name=t.name,
+                                           error_code=ErrorCode.topic_authorization_failed,
+                                           error_message="Authorization failed.",
+                                           num_partitions=-1, replication_factor=-1, configs=[]))
+            continue
         if names.count(t.name) > 1:
             results.append(ctx.schema.make("CreatableTopicResult", name=t.name, error_code=ErrorCode.invalid_request,
                                            error_message="topic named more than once in the request",
@@ -78,6 +86,9 @@ async def _delete_one(ctx: RequestContext, name: str | None, topic_id: Any) -> A
             return make("DeletableTopicResult", name=None, topic_id=topic_id,
                         error_code=ErrorCode.unknown_topic_id, error_message="unknown topic id")
         name = found.name
+    if not authorized(ctx, AclOperation.DELETE, ResourceType.TOPIC, name or ""):
+        return make("DeletableTopicResult", name=name, topic_id=topic_id,
+                    error_code=ErrorCode.topic_authorization_failed, error_message="Authorization failed.")
     try:
         topic = await ctx.services.admin.delete_topic(name or "")
         await ctx.services.admin.wait_for_topic(topic.name, present=False)
@@ -103,6 +114,11 @@ async def handle_create_partitions(ctx: RequestContext, request: Any) -> Any:
     results = []
     for t in request.topics:
         assignments = None if t.assignments is None else [list(a.broker_ids) for a in t.assignments]
+        if not authorized(ctx, AclOperation.ALTER, ResourceType.TOPIC, t.name):
+            results.append(ctx.schema.make("CreatePartitionsTopicResult", name=t.name,
+                                           error_code=ErrorCode.topic_authorization_failed,
+                                           error_message="Authorization failed."))
+            continue
         try:
             await ctx.services.admin.create_partitions(
                 t.name, t.count, assignments, validate_only=request.validate_only

@@ -26,6 +26,9 @@ from grete.network.framing import FrameDecoder, FrameError
 log = logging.getLogger("grete.network")
 
 
+CLOSE_GRACE_S = 3.0  # after close(), how long the transport may take to report itself lost
+
+
 class CloseConnection(Exception):
     """Raised by a dispatcher to close the connection after logging ``str(exc)``."""
 
@@ -42,10 +45,18 @@ class ConnectionInfo:
     # certificate authenticates the connection (security/ sets it).
     principal: str = "User:ANONYMOUS"
     attributes: dict[str, object] = field(default_factory=dict)
+    # A lower cap on request size while a SASL connection is unauthenticated; None: the
+    # listener's socket.request.max.bytes. Re-read after every response.
+    max_frame_bytes: int | None = None
+    # Set by a handler (a failed authentication): write this response, then close.
+    close_after_response: bool = False
 
 
 # Frames are bytearrays that the dispatcher may modify (the produce path patches offsets).
 Dispatch = Callable[[bytearray, ConnectionInfo], Awaitable[bytes | None]]
+# Called once the connection is up (after the TLS handshake on a TLS listener): sets what
+# the listener knows about the peer, such as the principal of a client certificate.
+OnConnected = Callable[[ConnectionInfo, asyncio.BaseTransport], None]
 
 
 class _Slot:
@@ -74,13 +85,21 @@ class Connection(asyncio.BufferedProtocol):
         max_pending: int,
         on_close: Callable[[Connection], None],
         clock: Clock = SYSTEM_CLOCK,
+        on_connected: OnConnected | None = None,
+        on_open: Callable[[Connection], None] | None = None,
     ) -> None:
+        """``on_open`` and ``on_close`` bracket the connection's life: a TLS connection whose
+        handshake fails is never opened, so it is never closed either."""
         self.info = info
         self._dispatch = dispatch
+        self._max_frame_bytes = max_frame_bytes
+        self._on_connected = on_connected
         self._decoder = FrameDecoder(max_frame_bytes)
+        self._apply_frame_limit()
         self._max_pending = max_pending
         self._pending: collections.deque[_Slot] = collections.deque()
         self._on_close = on_close
+        self._on_open = on_open
         self._clock = clock
         self._transport: asyncio.Transport | None = None
         self._reading_paused = False
@@ -95,13 +114,28 @@ class Connection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
+        if self._on_open is not None:
+            self._on_open(self)
         peer = transport.get_extra_info("peername")
         if peer:
             self.info.peer = f"{peer[0]}:{peer[1]}"
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._on_connected is not None:
+            try:
+                self._on_connected(self.info, transport)
+            except Exception as exc:  # noqa: BLE001 - e.g. no principal mapping rule applies
+                self.abort(f"refused: {exc}")
+                return
+        self._apply_frame_limit()
         self.last_active = self._clock.monotonic()
+
+    def _apply_frame_limit(self) -> None:
+        cap = self.info.max_frame_bytes
+        self._decoder.max_frame_bytes = (
+            self._max_frame_bytes if cap is None else min(cap, self._max_frame_bytes)
+        )
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._decoder.get_buffer()
@@ -133,6 +167,8 @@ class Connection(asyncio.BufferedProtocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._drained.is_set():
+            return  # already given up on by _force_lost
         self._closed = True
         for slot in self._pending:
             if slot.task is not None and not slot.task.done():
@@ -170,6 +206,10 @@ class Connection(asyncio.BufferedProtocol):
             return
         slot.frame = response
         slot.done = True
+        self._apply_frame_limit()
+        if self.info.close_after_response:
+            self._draining = True  # read nothing more; close once this response is written
+            self._update_reading()
         self._flush()
 
     def _flush(self) -> None:
@@ -218,12 +258,27 @@ class Connection(asyncio.BufferedProtocol):
         self._closed = True
         if self._transport is not None:
             self._transport.abort()
+            self._expect_lost()
 
     def _maybe_finish_drain(self) -> None:
         if self._draining and not self._pending and not self._closed:
             self._closed = True
             if self._transport is not None:
                 self._transport.close()
+                self._expect_lost()
+
+    def _expect_lost(self) -> None:
+        # A TLS transport may never report itself lost after a close or an abort (a peer
+        # that never answers close_notify, an SSL shutdown racing the peer's EOF): it must
+        # not hold a draining shutdown, nor this connection's resources, for ever.
+        asyncio.get_running_loop().call_later(CLOSE_GRACE_S, self._force_lost)
+
+    def _force_lost(self) -> None:
+        if self._drained.is_set():
+            return
+        if self._transport is not None:
+            self._transport.abort()
+        self.connection_lost(None)
 
     async def drain_and_close(self) -> None:
         """Stop reading, finish in-flight requests, write their responses, close."""

@@ -55,6 +55,15 @@ class FrameDecoder:
         self._big_filled = 0
 
     @property
+    def max_frame_bytes(self) -> int:
+        """The largest frame accepted; may change between frames (SASL's pre-auth cap)."""
+        return self._max
+
+    @max_frame_bytes.setter
+    def max_frame_bytes(self, value: int) -> None:
+        self._max = value
+
+    @property
     def buffered(self) -> int:
         """Bytes received that do not yet form a complete frame."""
         big = SIZE_PREFIX + self._big_filled if self._big is not None else 0

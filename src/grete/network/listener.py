@@ -6,10 +6,11 @@ import asyncio
 import functools
 import itertools
 import logging
+import ssl
 from dataclasses import dataclass
 
 from grete.clock import SYSTEM_CLOCK, Clock
-from grete.network.connection import Connection, ConnectionInfo, Dispatch
+from grete.network.connection import Connection, ConnectionInfo, Dispatch, OnConnected
 
 log = logging.getLogger("grete.network")
 
@@ -20,6 +21,8 @@ class ListenerSpec:
     host: str
     port: int
     security_protocol: str = "PLAINTEXT"
+    ssl_context: ssl.SSLContext | None = None  # SSL and SASL_SSL listeners
+    on_connected: OnConnected | None = None  # sets the principal, the pre-auth frame cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,9 @@ class SocketServer:
                 port=spec.port,
                 reuse_address=True,
                 backlog=1024,
+                ssl=spec.ssl_context,
+                # A peer that never answers close_notify must not hold up a draining stop.
+                ssl_shutdown_timeout=2.0 if spec.ssl_context is not None else None,
             )
             self._servers.append(server)
             sockname = server.sockets[0].getsockname()
@@ -83,8 +89,9 @@ class SocketServer:
             max_pending=self._limits.max_pending_per_connection,
             on_close=self._connections.discard,
             clock=self._clock,
+            on_connected=spec.on_connected,
+            on_open=self._connections.add,  # after the TLS handshake: a failed one leaves nothing
         )
-        self._connections.add(conn)
         return conn
 
     async def _reap_idle(self) -> None:

@@ -1,0 +1,1 @@
+"""SASL authentication: PLAIN and SCRAM-SHA-256/512 exchanges, SCRAM credentials, sessions."""
