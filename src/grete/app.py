@@ -45,6 +45,7 @@ from grete.security.acl.authorizer import AclAuthorizer, parse_super_users
 from grete.security.listeners import listener_specs
 from grete.security.sasl.authenticator import SASL_PROTOCOLS, Authenticator
 from grete.security.sasl.store import LocalScramStore
+from grete.storage.cleaner_manager import CleanerConfig, LogCleaner
 from grete.storage.log_manager import LogManager
 from grete.storage.retention import remove_segment_files
 
@@ -122,6 +123,9 @@ class Broker:
         self._tasks.append(asyncio.create_task(self._offsets_expiry_loop(), name="offsets-expiry"))
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="log-retention"))
         self._tasks.append(asyncio.create_task(self._segment_deletion_loop(), name="segment-deletion"))
+        if cfg.log_cleaner_enable:
+            cleaner = LogCleaner(replicas.logs, _cleaner_config(cfg), self.clock, replicas.compacted_logs)
+            self._tasks.append(asyncio.create_task(cleaner.run(), name="log-cleaner"))
         if cfg.log_flush_scheduler_interval_ms < LONG_MAX:
             self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
         log.info(
@@ -293,6 +297,16 @@ class Broker:
         while True:
             await asyncio.sleep(interval)
             self.services.replicas.flush_dirty()
+
+
+def _cleaner_config(cfg: BrokerConfig) -> CleanerConfig:
+    return CleanerConfig(
+        enable=cfg.log_cleaner_enable,
+        threads=cfg.log_cleaner_threads,
+        backoff_ms=cfg.log_cleaner_backoff_ms,
+        io_max_bytes_per_second=cfg.log_cleaner_io_max_bytes_per_second,
+        dedupe_buffer_size=cfg.log_cleaner_dedupe_buffer_size,
+    )
 
 
 def _authorizer(cfg: BrokerConfig) -> AclAuthorizer | None:

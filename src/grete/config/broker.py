@@ -337,6 +337,35 @@ class BrokerConfig(BaseSettings):
     log_segment_delete_delay_ms: Annotated[int, _long(0)] = Field(
         default=60000, alias="log.segment.delete.delay.ms",
         description="Delay before a deleted segment's files are removed.")
+    log_cleaner_enable: Annotated[bool, _BOOL] = Field(
+        default=True, alias="log.cleaner.enable",
+        description="Run the log cleaner (compaction of cleanup.policy=compact topics).")
+    log_cleaner_threads: Annotated[int, _int(0)] = Field(
+        default=1, alias="log.cleaner.threads",
+        description="Logs cleaned at the same time, each on its own thread.")
+    log_cleaner_backoff_ms: Annotated[int, _long(0)] = Field(
+        default=15000, alias="log.cleaner.backoff.ms",
+        description="Sleep between cleaner passes when no log needs cleaning.")
+    log_cleaner_io_max_bytes_per_second: Annotated[
+        float, KafkaType(ConfigType.DOUBLE)
+    ] = Field(default=1.7976931348623157e308, alias="log.cleaner.io.max.bytes.per.second",
+              description="Cap on the cleaner's read plus write rate.")
+    log_cleaner_dedupe_buffer_size: Annotated[int, _long(0)] = Field(
+        default=134217728, alias="log.cleaner.dedupe.buffer.size",
+        description="Memory for the cleaner's key map, across all cleaner threads.")
+    log_cleaner_delete_retention_ms: Annotated[int, _long(0)] = Field(
+        default=86400000, alias="log.cleaner.delete.retention.ms",
+        description="Default delete.retention.ms: how long tombstones stay.")
+    log_cleaner_min_cleanable_ratio: Annotated[
+        float, KafkaType(ConfigType.DOUBLE, at_least=0, at_most=1)
+    ] = Field(default=0.5, alias="log.cleaner.min.cleanable.ratio",
+              description="Default min.cleanable.dirty.ratio.")
+    log_cleaner_min_compaction_lag_ms: Annotated[int, _long(0)] = Field(
+        default=0, alias="log.cleaner.min.compaction.lag.ms",
+        description="Default min.compaction.lag.ms.")
+    log_cleaner_max_compaction_lag_ms: Annotated[int, _long(1)] = Field(
+        default=LONG_MAX, alias="log.cleaner.max.compaction.lag.ms",
+        description="Default max.compaction.lag.ms.")
 
     # coordinators
     group_initial_rebalance_delay_ms: Annotated[int, _INT] = Field(
@@ -479,6 +508,10 @@ class BrokerConfig(BaseSettings):
             retention_bytes=self.log_retention_bytes,
             file_delete_delay_ms=self.log_segment_delete_delay_ms,
             cleanup_policy=self.cleanup_policy,
+            delete_retention_ms=self.log_cleaner_delete_retention_ms,
+            min_cleanable_dirty_ratio=self.log_cleaner_min_cleanable_ratio,
+            min_compaction_lag_ms=self.log_cleaner_min_compaction_lag_ms,
+            max_compaction_lag_ms=self.log_cleaner_max_compaction_lag_ms,
         )
 
     def listener_setting(self, listener: str, name: str) -> Any:

@@ -126,6 +126,9 @@ def to_kafka_string(value: object) -> str | None:
         return "true" if value else "false"
     if isinstance(value, tuple | list):
         return ",".join(str(item) for item in value)
+    if isinstance(value, float) and "e" in repr(value):
+        mantissa, exponent = repr(value).split("e")  # Java's Double.toString: 1.7976931348623157E308
+        return f"{mantissa if '.' in mantissa else mantissa + '.0'}E{int(exponent)}"
     return str(value)
 
 

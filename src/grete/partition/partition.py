@@ -198,7 +198,11 @@ class Partition:
         Raises records.validation.RecordsError, storage.errors.OutOfOrderSequence or
         InvalidProducerEpoch; on a retried idempotent batch returns its original offsets.
         """
-        batches = validate_produce_records(records, max_message_bytes=self.settings.max_message_bytes)
+        batches = validate_produce_records(
+            records,
+            max_message_bytes=self.settings.max_message_bytes,
+            compacted=self.settings.log_config.compact,
+        )
         append_time = self._clock.time_ms() if self.settings.log_append_time else None
         # Patched in place: ``records`` is a writable view into the request frame.
         info = self.log.append(

@@ -20,6 +20,7 @@ from grete.storage.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
+from grete.storage.log import Log
 from grete.storage.log_manager import LogManager
 from grete.storage.types import LogAppendInfo
 
@@ -187,6 +188,16 @@ class ReplicaManager:
             self.logs.delete_old_segments(partition.log, partition.high_watermark)
             for partition in self._partitions.values()
         )
+
+    def compacted_logs(self) -> list[tuple[tuple[str, int], Log, int]]:
+        """The log cleaner's candidates: every hosted replica (leader or follower, each
+        cleaned on its own, as Kafka's) of a topic with cleanup.policy=compact, and its
+        high watermark."""
+        return [
+            ((p.tp.topic, p.tp.partition), p.log, p.high_watermark)
+            for p in self._partitions.values()
+            if p.log.config.compact
+        ]
 
     def checkpoint_log_start_offsets(self) -> None:
         self.logs.checkpoint_log_start_offsets()

@@ -63,6 +63,7 @@ CODEC_MASK = 0x07
 TIMESTAMP_TYPE_BIT = 0x08
 TRANSACTIONAL_BIT = 0x10
 CONTROL_BIT = 0x20
+DELETE_HORIZON_BIT = 0x40  # KIP-534: base_timestamp holds the tombstones' delete horizon
 
 
 class Compression(IntEnum):
@@ -136,6 +137,11 @@ class BatchHeader:
         return bool(self.attributes & TIMESTAMP_TYPE_BIT)
 
     @property
+    def delete_horizon_ms(self) -> int | None:
+        """When the cleaner may drop this batch's tombstones (set by a first cleaning)."""
+        return self.base_timestamp if self.attributes & DELETE_HORIZON_BIT else None
+
+    @property
     def has_producer_id(self) -> bool:
         return self.producer_id >= 0
 
@@ -166,7 +172,8 @@ def validate_batch(batch: bytes | bytearray | memoryview) -> BatchHeader:
     """Check one complete batch (exactly ``len(batch)`` bytes) and return its header.
 
     Checks the framing, the magic, the CRC-32C and the header's own consistency.
-    Never looks at the records themselves.
+    Never looks at the records themselves. A batch emptied by the log cleaner (no
+    records, offsets kept) is valid here; produce refuses empty batches itself.
     """
     if len(batch) < HEADER_SIZE:
         if len(batch) >= 17 and batch[MAGIC_AT] in (0, 1):
@@ -179,8 +186,8 @@ def validate_batch(batch: bytes | bytearray | memoryview) -> BatchHeader:
         raise InvalidBatch(f"batch length {header.batch_length} does not match {len(batch)} bytes")
     if compute_crc(batch) != header.crc:
         raise InvalidBatch("CRC-32C mismatch")
-    if header.records_count <= 0 and not header.is_control:
-        raise InvalidBatch("batch has no records", corrupt=False)
+    if header.records_count < 0:
+        raise InvalidBatch("negative record count", corrupt=False)
     if header.last_offset_delta < 0 or (
         header.records_count > 0 and header.last_offset_delta < header.records_count - 1
     ):

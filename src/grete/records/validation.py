@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import Enum
 
 from grete.records.batch import InvalidBatch, UnsupportedMagic, split_batches, validate_batch
+from grete.records.record import decode_records
 from grete.storage.types import ValidBatch
 
 
@@ -22,11 +23,13 @@ class RecordsError(ValueError):
 
 
 def validate_produce_records(
-    records: bytes | bytearray | memoryview, *, max_message_bytes: int
+    records: bytes | bytearray | memoryview, *, max_message_bytes: int, compacted: bool = False
 ) -> list[ValidBatch]:
     """Split ``records`` into batches and check each one's header and CRC-32C.
 
-    Raises RecordsError. Never decompresses or parses individual records.
+    Raises RecordsError. Decompresses and parses records only for a compacted topic,
+    where, as in Kafka, a record without a key is refused (INVALID_RECORD): the cleaner
+    could never keep or drop it by key.
     """
     if len(records) == 0:
         raise RecordsError(RecordsErrorKind.CORRUPT, "produce request has no record batch")
@@ -42,6 +45,12 @@ def validate_produce_records(
             header = validate_batch(view)
             if header.is_control:
                 raise RecordsError(RecordsErrorKind.INVALID, "clients may not produce control batches")
+            if header.records_count == 0:
+                raise RecordsError(RecordsErrorKind.INVALID, "batch has no records")
+            if compacted and any(r.key is None for r in decode_records(view)):
+                raise RecordsError(
+                    RecordsErrorKind.INVALID, "Compacted topic cannot accept message without key"
+                )
             batches.append(ValidBatch(start, end, header))
     except UnsupportedMagic as exc:
         raise RecordsError(RecordsErrorKind.UNSUPPORTED_FORMAT, str(exc)) from None

@@ -36,7 +36,7 @@ from grete.storage.log_loader import (
 )
 from grete.storage.producer_state import ProducerStateManager
 from grete.storage.retention import SegmentStats, deletable_segments
-from grete.storage.segment import AppendedBatch, LogSegment
+from grete.storage.segment import SWAP_SUFFIX, AppendedBatch, LogSegment
 from grete.storage.types import (
     EpochEndOffset,
     EpochEntry,
@@ -83,6 +83,7 @@ class Log:
         self._roll_jitter_ms = self._new_jitter()
         self._dir_dirty = False
         self._closed = False
+        self.generation = 0  # bumped whenever closed segments may change (truncation)
         self.producer_state = ProducerStateManager(dir)
         if leader_epoch_cache is None:
             leader_epoch_cache = LeaderEpochCache(dir)
@@ -105,10 +106,11 @@ class Log:
         shutdown), then load the leader epoch cache and rebuild the producer state from
         its snapshot and the log."""
         dir.mkdir(parents=True, exist_ok=True)
-        remove_stray_files(dir)
+        swap_bases = remove_stray_files(dir)
         loaded = load_segments(
             dir,
             config,
+            swap_bases=swap_bases,
             recovery_point=recovery_point,
             log_start_offset=log_start_offset,
             had_clean_shutdown=had_clean_shutdown,
@@ -500,10 +502,32 @@ class Log:
         self._dir_dirty = True
         return doomed
 
+    def replace_segments(self, cleaned: LogSegment, old: Sequence[LogSegment]) -> None:
+        """Swap a cleaned segment (files suffixed ``.cleaned``, fsynced) in for the
+        consecutive closed segments ``old`` it was made from, as Kafka's replaceSegments:
+        rename it ``.swap``, rename the old files ``.deleted`` (readers holding them keep
+        reading), rename ``.swap`` to the final names, then switch the segment list in one
+        step. The caller schedules ``old`` for removal. Raises ValueError, changing
+        nothing, if ``old`` is not a run of this log's closed segments."""
+        ids = [id(s) for s in self._segments[:-1]]
+        if not old or id(old[0]) not in ids:
+            raise ValueError("the cleaned segments are no longer in the log")
+        i = ids.index(id(old[0]))
+        if ids[i : i + len(old)] != [id(s) for s in old] or cleaned.base_offset != old[0].base_offset:
+            raise ValueError("the cleaned segments are no longer in the log")
+        cleaned.change_file_suffix(SWAP_SUFFIX)
+        fsync_dir(self._dir)
+        for segment in old:
+            segment.rename_for_deletion()
+        cleaned.change_file_suffix("")
+        self._segments[i : i + len(old)] = [cleaned]
+        fsync_dir(self._dir)
+
     def truncate_fully_and_start_at(self, offset: int) -> None:
         """Drop everything and restart the log empty at ``offset`` (a follower whose leader
         no longer has the offsets it would fetch next: they fell below the leader's log
         start). Epoch history and producer state go with the data."""
+        self.generation += 1
         self._truncate_fully_and_start_at(offset)
         self.leader_epoch_cache.clear_and_flush()
         self._recovery_point = offset
@@ -571,6 +595,7 @@ class Log:
         they made (rebuilt from a snapshot below the new end)."""
         if offset >= self.log_end_offset:
             return
+        self.generation += 1
         if offset <= self._segments[0].base_offset:
             self._truncate_fully_and_start_at(max(offset, 0))
             self.leader_epoch_cache.clear_and_flush()

@@ -13,19 +13,29 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from grete.storage.fsutil import fsync_dir
 from grete.storage.index import CorruptIndex
 from grete.storage.leader_epoch import (
     CorruptLeaderEpochCheckpoint,
     LeaderEpochCache,
     read_leader_epoch_checkpoint,
 )
-from grete.storage.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogSegment
+from grete.storage.segment import (
+    CLEANED_SUFFIX,
+    DELETED_SUFFIX,
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    SWAP_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    LogSegment,
+)
 from grete.storage.types import EpochEntry, LogConfig
 
 log = logging.getLogger(__name__)
 
-# Leftovers of interrupted cleaning, swapping, deletion, or atomic writes.
-STRAY_SUFFIXES = (".cleaned", ".swap", ".deleted", ".tmp")
+# Leftovers of interrupted deletions or atomic writes.
+STRAY_SUFFIXES = (DELETED_SUFFIX, ".tmp")
+_SEGMENT_FILE_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +44,89 @@ class LoadedSegments:
     recovered: bool  # some segment was validated (the caller flushes before trusting it)
 
 
-def remove_stray_files(dir: Path) -> None:
+def remove_stray_files(dir: Path) -> list[int]:
+    """Remove what an interrupted deletion, write or cleaning left, and return the base
+    offsets of the ``.log.swap`` files that must replace the segments they were cleaned
+    from (Kafka's ``removeTempFilesAndCollectSwapFiles``).
+
+    The cleaner renames a cleaned segment's files ``.cleaned`` -> ``.swap`` (log file
+    last) only once they are complete and fsynced, so: every ``.cleaned`` file goes, and
+    so does every ``.swap`` file whose base offset is at or above the lowest ``.cleaned``
+    one (its renaming was cut short). Index ``.swap`` files go too: ``complete_swaps``
+    rebuilds the indexes of the swap segments it keeps."""
+    cleaned: list[Path] = []
+    swaps: list[Path] = []
     for path in dir.iterdir():
-        if path.is_file() and path.name.endswith(STRAY_SUFFIXES):
+        if not path.is_file():
+            continue
+        if path.name.endswith(STRAY_SUFFIXES):
             log.info("deleting stray file %s", path)
             path.unlink(missing_ok=True)
+        elif path.name.endswith(CLEANED_SUFFIX):
+            cleaned.append(path)
+        elif path.name.endswith(SWAP_SUFFIX):
+            swaps.append(path)
+    min_cleaned = min((_file_offset(p) for p in cleaned), default=2**63)
+    for path in cleaned:
+        log.info("deleting unfinished cleaned file %s", path)
+        path.unlink(missing_ok=True)
+    bases = []
+    for path in swaps:
+        if path.name.endswith(LOG_SUFFIX + SWAP_SUFFIX) and _file_offset(path) < min_cleaned:
+            bases.append(_file_offset(path))
+        else:
+            path.unlink(missing_ok=True)
+    return sorted(bases)
+
+
+def _file_offset(path: Path) -> int:
+    stem = path.name.split(".", 1)[0]
+    return int(stem) if stem.isdigit() else 2**63
+
+
+@dataclass(frozen=True, slots=True)
+class _SegmentOptions:
+    index_interval_bytes: int
+    max_index_bytes: int
+    now_ms: int
+
+    def open(self, dir: Path, base: int, file_suffix: str = "") -> LogSegment:
+        return LogSegment.open(
+            dir, base, index_interval_bytes=self.index_interval_bytes,
+            max_index_bytes=self.max_index_bytes, now_ms=self.now_ms, file_suffix=file_suffix,
+        )
+
+    def create(self, dir: Path, base: int) -> LogSegment:
+        return LogSegment.create(
+            dir, base, index_interval_bytes=self.index_interval_bytes,
+            max_index_bytes=self.max_index_bytes, now_ms=self.now_ms,
+        )
+
+
+def complete_swaps(dir: Path, swap_bases: list[int], opts: _SegmentOptions) -> None:
+    """Finish swaps a crash interrupted (Kafka's LogLoader): recover each ``.log.swap``
+    segment, delete the segments it replaces (those based in [its base, its end)), then
+    give it its final names. The swap was complete on disk, so the log ends up with the
+    new segments; ``remove_stray_files`` already removed every unfinished one."""
+    for base in swap_bases:
+        swap = opts.open(dir, base, SWAP_SUFFIX)
+        swap.recover()
+        end = swap.next_offset
+        for old in segment_base_offsets(dir):
+            if base <= old < end:
+                for suffix in _SEGMENT_FILE_SUFFIXES:
+                    segment_path_of(dir, old, suffix).unlink(missing_ok=True)
+        for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):  # new indexes renamed before a crash
+            segment_path_of(dir, base, suffix).unlink(missing_ok=True)
+        swap.close()  # seals and writes its rebuilt indexes (still .swap), fsynced
+        swap.change_file_suffix("")
+        log.warning("%s: completed the swap of cleaned segment %d (up to offset %d)", dir, base, end)
+    if swap_bases:
+        fsync_dir(dir)
+
+
+def segment_path_of(dir: Path, base_offset: int, suffix: str) -> Path:
+    return dir / f"{base_offset:020d}{suffix}"
 
 
 def _base_offset(path: Path, suffix: str) -> int | None:
@@ -67,19 +155,17 @@ def load_segments(
     log_start_offset: int,
     had_clean_shutdown: bool,
     now_ms: int,
+    swap_bases: list[int] | None = None,
 ) -> LoadedSegments:
     """Open and check every segment of ``dir`` (which must exist). Never returns an
     empty list: a new directory gets a first segment at ``log_start_offset``."""
-    opts = {
-        "index_interval_bytes": config.index_interval_bytes,
-        "max_index_bytes": config.segment_index_bytes,
-        "now_ms": now_ms,
-    }
+    opts = _SegmentOptions(config.index_interval_bytes, config.segment_index_bytes, now_ms)
+    complete_swaps(dir, swap_bases or [], opts)
     bases = segment_base_offsets(dir)
     if not bases:
-        first = LogSegment.create(dir, max(log_start_offset, 0), **opts)
+        first = opts.create(dir, max(log_start_offset, 0))
         return LoadedSegments([first], recovered=False)
-    segments = [LogSegment.open(dir, base, **opts) for base in bases]
+    segments = [opts.open(dir, base) for base in bases]
     trusted_below = 2**63 if had_clean_shutdown else recovery_point
     recovered = _recover(dir, segments, trusted_below)
     return LoadedSegments(segments, recovered)

@@ -28,6 +28,8 @@ LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
 DELETED_SUFFIX = ".deleted"  # appended to a deleted segment's files until they are removed
+CLEANED_SUFFIX = ".cleaned"  # a segment the log cleaner is writing
+SWAP_SUFFIX = ".swap"  # a cleaned segment about to replace the segments it was made from
 _LOOKUP_CHUNK = 16 * 1024  # translating an offset reads a few KiB past an index entry
 
 
@@ -61,9 +63,11 @@ class LogSegment:
         index_interval_bytes: int,
         max_index_bytes: int,
         now_ms: int,
+        file_suffix: str = "",
     ) -> None:
         self.dir = dir
         self.base_offset = base_offset
+        self.file_suffix = file_suffix  # "", or .cleaned / .swap while the cleaner owns it
         self.created_ms = now_ms
         self.index_interval_bytes = index_interval_bytes
         self.needs_index_rebuild = False
@@ -88,6 +92,7 @@ class LogSegment:
         index_interval_bytes: int,
         max_index_bytes: int,
         now_ms: int,
+        file_suffix: str = "",
     ) -> LogSegment:
         """A new empty segment; its files are created (emptied if they exist)."""
         segment = cls(
@@ -96,9 +101,10 @@ class LogSegment:
             index_interval_bytes=index_interval_bytes,
             max_index_bytes=max_index_bytes,
             now_ms=now_ms,
+            file_suffix=file_suffix,
         )
         for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-            segment_path(dir, base_offset, suffix).write_bytes(b"")
+            segment._path(suffix).write_bytes(b"")
         return segment
 
     @classmethod
@@ -110,6 +116,7 @@ class LogSegment:
         index_interval_bytes: int,
         max_index_bytes: int,
         now_ms: int,
+        file_suffix: str = "",
     ) -> LogSegment:
         """An existing segment, trusted as it is: call ``check_tail`` or ``recover`` to
         check it. ``needs_index_rebuild`` tells whether an index was missing or corrupt."""
@@ -119,8 +126,9 @@ class LogSegment:
             index_interval_bytes=index_interval_bytes,
             max_index_bytes=max_index_bytes,
             now_ms=now_ms,
+            file_suffix=file_suffix,
         )
-        segment._size = segment_path(dir, base_offset, LOG_SUFFIX).stat().st_size
+        segment._size = segment._path(LOG_SUFFIX).stat().st_size
         segment._next_offset = None if segment._size else base_offset
         segment._load_indexes(max_index_bytes)
         return segment
@@ -150,7 +158,7 @@ class LogSegment:
 
     def _path(self, suffix: str) -> Path:
         """Where one of this segment's files is now (renamed once the segment is deleted)."""
-        path = segment_path(self.dir, self.base_offset, suffix)
+        path = segment_path(self.dir, self.base_offset, suffix + self.file_suffix)
         return path.with_name(path.name + DELETED_SUFFIX) if self._deleted else path
 
     def _read_file(self, suffix: str) -> bytes:
@@ -446,6 +454,20 @@ class LogSegment:
             except FileNotFoundError:  # an index never written: nothing to rename
                 pass
         self._deleted = True
+
+    def change_file_suffix(self, new_suffix: str) -> None:
+        """Rename the three files from the current suffix to ``new_suffix`` (the cleaner's
+        .cleaned -> .swap -> "" steps), log file last so that a crash midway leaves a
+        ``.log`` with the old suffix, which recovery treats by that suffix. The log file
+        stays open across the renames."""
+        for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX):
+            path = self._path(suffix)
+            target = segment_path(self.dir, self.base_offset, suffix + new_suffix)
+            try:
+                path.rename(target)
+            except FileNotFoundError:  # an index never written: nothing to rename
+                pass
+        self.file_suffix = new_suffix
 
     @property
     def is_deleted(self) -> bool:

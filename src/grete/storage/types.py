@@ -24,11 +24,20 @@ class LogConfig:
     retention_bytes: int = -1  # retention.bytes (negative: no size limit)
     file_delete_delay_ms: int = 60000  # file.delete.delay.ms
     cleanup_policy: tuple[str, ...] = ("delete",)  # cleanup.policy
+    delete_retention_ms: int = 86400000  # delete.retention.ms (how long tombstones stay)
+    min_cleanable_dirty_ratio: float = 0.5  # min.cleanable.dirty.ratio
+    min_compaction_lag_ms: int = 0  # min.compaction.lag.ms
+    max_compaction_lag_ms: int = 2**63 - 1  # max.compaction.lag.ms
 
     @property
     def delete(self) -> bool:
         """Whether retention (time and size) applies: cleanup.policy contains delete."""
         return "delete" in self.cleanup_policy
+
+    @property
+    def compact(self) -> bool:
+        """Whether the log cleaner keeps only the latest record per key."""
+        return "compact" in self.cleanup_policy
 
 
 @dataclass(frozen=True, slots=True)
