@@ -249,15 +249,18 @@ class ZkController:
 
     async def _initialize(self, topic: str, partition: int, live: list[int]) -> None:
         state = PartitionState(live[0] if live else NO_LEADER, 0, tuple(live), self.epoch)
-        await self._zk.ensure_path(paths.topic_partition_path(topic, partition))
+        ops: list[ZkOp] = [CheckVersion(paths.CONTROLLER_EPOCH, self._epoch_version)]
+        # Parents created without make_parents: if the topic was deleted meanwhile (the view
+        # lags), the multi fails rather than bring back an empty /brokers/topics/<t>.
+        for parent in (paths.topic_partitions_path(topic), paths.topic_partition_path(topic, partition)):
+            if await self._zk.exists(parent) is None:
+                ops.append(CreateOp(parent, b""))
+        ops.append(CreateOp(paths.topic_partition_state_path(topic, partition), state.encode()))
         try:
-            await self._zk.multi([
-                CheckVersion(paths.CONTROLLER_EPOCH, self._epoch_version),
-                CreateOp(paths.topic_partition_state_path(topic, partition), state.encode()),
-            ])
+            await self._zk.multi(ops)
         except TransactionFailed as exc:
             self._fenced(exc)
-            return  # created meanwhile: the view will show it
+            return  # created meanwhile, or the topic is gone: the view will show it
         log.info("%s-%d: leader %d, isr %s", topic, partition, state.leader, list(state.isr))
 
     async def _write_state(self, topic: str, partition: int, state: PartitionState, version: int) -> bool:
