@@ -7,6 +7,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Stamps make a repeated `make install` free until pyproject.toml changes.
 INSTALLED       := $(VENV)/.installed-test
+# Quix Streams pins confluent-kafka and pydantic below the versions Grete uses: it gets a
+# venv of its own, used only by the Quix Streams test's application subprocess.
+QUIX_VENV      := .venv-quix
+QUIX_INSTALLED := $(QUIX_VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.installed-bench
 
 LISTENER   ?= PLAINTEXT://127.0.0.1:9092
@@ -36,7 +40,12 @@ cluster: install system-deps
 system-deps:
 	bash scripts/install-system-deps.sh
 
-test: install system-deps
+$(QUIX_INSTALLED): Makefile
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/python -m pip install --quiet 'quixstreams>=3.20,<4'
+	touch $@
+
+test: install system-deps $(QUIX_INSTALLED)
 	$(BIN)/python scripts/check-test-deps.py
 	$(BIN)/pytest $(PYTEST_ARGS)
 

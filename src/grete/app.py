@@ -43,6 +43,8 @@ from grete.partition.replica_manager import ReplicaManager
 from grete.partition.topic_partition import TopicPartition
 from grete.security.acl.authorizer import AclAuthorizer, parse_super_users
 from grete.security.listeners import listener_specs
+from grete.security.quota.manager import ClientQuotas
+from grete.security.quota.sensor import QuotaWindow
 from grete.security.sasl.authenticator import SASL_PROTOCOLS, Authenticator
 from grete.security.sasl.store import LocalScramStore
 from grete.storage.cleaner_manager import CleanerConfig, LogCleaner
@@ -91,6 +93,11 @@ class Broker:
         if any(e.security_protocol in SASL_PROTOCOLS for e in cfg.listener_endpoints()):
             assert services.scram_credentials is not None
             services.authenticator = Authenticator.from_config(cfg, services.scram_credentials, self.clock)
+        services.client_quotas = ClientQuotas(
+            services.quotas,
+            QuotaWindow(cfg.quota_window_num, cfg.quota_window_size_seconds * 1000),
+            self.clock,
+        )
         listeners = listener_specs(cfg, services.authenticator)
         limits = NetworkLimits(
             max_frame_bytes=cfg.socket_request_max_bytes,

@@ -49,7 +49,9 @@ class GreteCluster:
     ``overrides`` are given to every broker as `--override key=value`; ``racks`` (one per
     broker) set `broker.rack`; ``chroot`` (e.g. "/grete") is appended to the ZooKeeper
     connect string. Ports are chosen at construction, so command lines are known before
-    start() and stay the same across restarts.
+    start() and stay the same across restarts. ``extra_listener_names`` give every broker
+    one more listener each, advertised on its own port (``listener_port``); they are
+    plaintext unless ``overrides`` set `listener.security.protocol.map`.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class GreteCluster:
         stop_timeout: float = 30.0,
         registration_timeout: float = 30.0,
         peer_proxies: bool = False,
+        extra_listener_names: Sequence[str] = (),
     ) -> None:
         if size < 1:
             raise ValueError(f"a cluster needs at least one broker, not {size}")
@@ -77,7 +80,11 @@ class GreteCluster:
         self.chroot = chroot or ""
         self.registration_timeout = registration_timeout
         self.broker_ids = list(range(size))
-        ports = _distinct_free_ports(2 * size + (2 * size * size - size if peer_proxies else 0))
+        ports = _distinct_free_ports(
+            2 * size
+            + (2 * size * size - size if peer_proxies else 0)
+            + size * len(extra_listener_names)
+        )
         self._proxies: dict[int, TcpProxy] = {}
         self._brokers: dict[int, BrokerProcess] = {}
         # (from, to) -> the proxy carrying broker `from`'s connections to broker `to`.
@@ -94,6 +101,10 @@ class GreteCluster:
                     self._links[(from_id, to_id)] = link
                     advertised = link.listen_port
                 replication[to_id][replication_listener(from_id)] = (bound, advertised)
+        for broker_id in self.broker_ids:  # e.g. SASL_PLAINTEXT, mapped in overrides
+            for name in extra_listener_names:
+                port = ports.pop()
+                replication[broker_id][name] = (port, port)
         for broker_id in self.broker_ids:
             proxy = TcpProxy(
                 (HOST, zookeeper.port),
@@ -135,6 +146,10 @@ class GreteCluster:
     def bootstrap(self) -> str:
         """Every broker's address, dead or alive: a client finds the live ones."""
         return ",".join(broker.bootstrap for broker in self.brokers)
+
+    def listener_port(self, broker_id: int, name: str) -> int:
+        """The port of the broker's extra listener ``name``."""
+        return self._brokers[broker_id].extra_listeners[name][0]
 
     def zookeeper_proxy(self, broker_id: int) -> TcpProxy:
         """The proxy through which broker ``broker_id`` (and only it) reaches ZooKeeper."""

@@ -184,6 +184,14 @@ class BrokerConfig(BaseSettings):
         default=500, alias="queued.max.requests",
         description="Requests queued per broker before connections stop being read.")
 
+    # client quotas (docs/security.md "Quotas"): rates are measured over num × size seconds
+    quota_window_num: Annotated[int, _int(1)] = Field(
+        default=11, alias="quota.window.num",
+        description="Samples kept of each client quota's rate.")
+    quota_window_size_seconds: Annotated[int, _int(1)] = Field(
+        default=1, alias="quota.window.size.seconds",
+        description="Span of each client quota sample.")
+
     # security: TLS and SASL (docs/security.md); listener.name.<listener>.<setting> overrides
     ssl_keystore_type: Annotated[str, KafkaType(ConfigType.STRING, valid=("PEM",))] = Field(
         default="PEM", alias="ssl.keystore.type",
@@ -391,6 +399,9 @@ class BrokerConfig(BaseSettings):
     ] = Field(
         default=1, alias="offsets.topic.replication.factor",
         description="Replication factor of __consumer_offsets (Kafka: 3; one node: 1).")
+    offsets_topic_segment_bytes: Annotated[int, _int(1)] = Field(
+        default=104857600, alias="offsets.topic.segment.bytes",
+        description="segment.bytes of __consumer_offsets: small segments compact sooner.")
     offsets_retention_minutes: Annotated[int, _int(1)] = Field(
         default=10080, alias="offsets.retention.minutes",
         description="Keep an empty group's committed offsets this long.")

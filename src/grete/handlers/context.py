@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from grete.coordinator.group.coordinator import GroupCoordinator
     from grete.partition.fetch_session import FetchSessionCache
     from grete.partition.replica_manager import ReplicaManager
+    from grete.security.acl.authorizer import AclAuthorizer
+    from grete.security.quota.manager import ClientQuotas
     from grete.security.sasl.authenticator import Authenticator
     from grete.security.sasl.store import ScramCredentialStore
-    from grete.security.acl.authorizer import AclAuthorizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,8 @@ class BrokerServices:
     # SASL sessions of the SASL listeners (None: no SASL listener) and the SCRAM users.
     authenticator: Authenticator | None = None
     scram_credentials: ScramCredentialStore | None = None
+    # Quota enforcement (docs/security.md "Quotas"); None: nothing is measured or throttled.
+    client_quotas: ClientQuotas | None = None
     # Set once the broker knows the cluster (cluster mode: its view is loaded); requests
     # that arrive earlier wait, rather than see an empty cluster.
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -92,3 +95,11 @@ class RequestContext:
     def client_host(self) -> str:
         """The peer's address as Kafka reports a member's host ("/127.0.0.1")."""
         return "/" + self.connection.peer.rsplit(":", 1)[0]
+
+    def throttle(self, throttle_time_ms: int) -> None:
+        """KIP-219: the response goes out now, carrying ``throttle_time_ms``; then the
+        connection reads no further request for that long."""
+        if throttle_time_ms <= 0:
+            return
+        until = self.services.clock.monotonic() + throttle_time_ms / 1000.0
+        self.connection.muted_until = max(self.connection.muted_until, until)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import logging
+from typing import Any
 
 from grete.cluster.errors import CoordinationUnavailable
 from grete.handlers.context import BrokerServices, RequestContext
@@ -19,10 +22,12 @@ from grete.protocol import (
     kio_supports,
     parse_header,
     schema,
+    to_millis,
 )
+from grete.security.quota.handler_time import HandlerTimer
 
 log = logging.getLogger("grete.handlers")
-
+NANOS_TO_PERCENT = 100.0 / 1e9  # handler nanoseconds → percent of one thread for one second
 
 
 class Dispatcher:
@@ -67,13 +72,21 @@ class Dispatcher:
         ctx = RequestContext(
             header, connection, self.services, schema(header.api_key, header.api_version)
         )
+        quotas = self.services.client_quotas
+        timer: HandlerTimer[Any] | None = None
         try:
-            response = await spec.handle(ctx, request)
+            if quotas is not None and quotas.request.active():
+                timer = HandlerTimer(spec.handle(ctx, request))
+                response = await timer
+            else:
+                response = await spec.handle(ctx, request)
         except CoordinationUnavailable as exc:
             # A handler without its own answer to a ZooKeeper outage: a retriable error
             # rather than a closed connection (which would fail the client's other requests).
             log.warning("%s: %s; answering REQUEST_TIMED_OUT", ApiKey(header.api_key).name, exc)
             response = error_response(header.api_key, header.api_version, ErrorCode.request_timed_out)
+        if timer is not None and response is not None:
+            response = _request_throttle(ctx, response, timer.elapsed_ns)
         if response is None:
             return None
         return encode_response(header, response)
@@ -92,3 +105,19 @@ class Dispatcher:
                 error_response(header.api_key, header.api_version, ErrorCode.unsupported_version),
             )
         raise CloseConnection(f"{name} v{header.api_version} is not a version this broker knows")
+
+
+def _request_throttle(ctx: RequestContext, response: Any, elapsed_ns: int) -> Any:
+    """request_percentage (KIP-124): charge the handler's running time to the client and
+    report the larger of this throttle and the handler's own (a byte-rate one). Requests
+    whose response has no throttle_time_ms field cannot be told, so they are not charged."""
+    quotas = ctx.services.client_quotas
+    if quotas is None or not ctx.schema.response_has("throttle_time"):
+        return response
+    throttle_ms = quotas.request.record(
+        ctx.connection.principal, ctx.header.client_id, elapsed_ns * NANOS_TO_PERCENT
+    )
+    if throttle_ms <= to_millis(response.throttle_time):
+        return response
+    ctx.throttle(throttle_ms)
+    return dataclasses.replace(response, throttle_time=datetime.timedelta(milliseconds=throttle_ms))

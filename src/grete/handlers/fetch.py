@@ -143,7 +143,9 @@ def _read_all(
     return results, total
 
 
-def _response(ctx: RequestContext, plan: FetchPlan, results: list[PartitionResult]) -> Any:
+def _response(
+    ctx: RequestContext, plan: FetchPlan, results: list[PartitionResult], throttle_ms: int = 0
+) -> Any:
     s = ctx.schema
     by_id = ctx.version >= TOPIC_IDS_FROM
     topics: dict[tuple[str, Any], list[Any]] = {}
@@ -174,7 +176,10 @@ def _response(ctx: RequestContext, plan: FetchPlan, results: list[PartitionResul
         s.make("FetchableTopicResponse", **({"topic_id": tid} if by_id else {"topic": name}), partitions=parts)
         for (name, tid), parts in topics.items()
     ]
-    return s.response(throttle_time=0, error_code=ErrorCode.none, session_id=plan.response_session_id, responses=responses)
+    return s.response(
+        throttle_time=throttle_ms, error_code=ErrorCode.none,
+        session_id=plan.response_session_id, responses=responses,
+    )
 
 
 @handles(ApiKey.FETCH, 4, 16)
@@ -206,4 +211,15 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
         finally:
             purgatory.unwatch(delayed)
         results, total = _read_all(ctx, plan, max_bytes, replica, denied)
-    return _response(ctx, plan, results + unknown)
+    return _response(ctx, plan, results + unknown, _fetch_throttle(ctx, replica, total))
+
+
+def _fetch_throttle(ctx: RequestContext, replica: int, total: int) -> int:
+    """A consumer's consumer_byte_rate throttle for the bytes returned (followers are not
+    client-quota'd); the channel is muted for it once the response is out (KIP-219)."""
+    quotas = ctx.services.client_quotas
+    if quotas is None or replica >= 0 or not quotas.fetch.active():
+        return 0
+    throttle_ms = quotas.fetch.record(ctx.connection.principal, ctx.header.client_id, total)
+    ctx.throttle(throttle_ms)
+    return throttle_ms

@@ -104,6 +104,9 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Any:
     produced: list[tuple[str, list[Any]]] = []
     waiting = False
     checked = ctx.services.authorizer is not None  # None: nothing to check on the hot path
+    quotas = ctx.services.client_quotas
+    measured = quotas is not None and quotas.produce.active()  # else: no quota to measure
+    appended = 0
     refused_txn = checked and request.transactional_id is not None and not authorized(
         ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id)
     for topic in request.topic_data:
@@ -118,7 +121,14 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Any:
         else:
             parts = [_produce_partition(ctx, topic.name, d, acks) for d in topic.partition_data]
             waiting = waiting or any(isinstance(p, _Pending) for p in parts)
+            if measured:
+                appended += _bytes_appended(topic.partition_data, parts)
         produced.append((topic.name, parts))
+    throttle_ms = 0
+    if measured:
+        assert quotas is not None
+        throttle_ms = quotas.produce.record(ctx.connection.principal, ctx.header.client_id, appended)
+        ctx.throttle(throttle_ms)  # acks=0 too: the muted channel is its only throttle
     if acks == 0:
         return None  # acks=0: the client expects no response at all
     if waiting:  # every append is done: now wait, so pipelined requests keep their order
@@ -131,4 +141,14 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Any:
         ctx.schema.make("TopicProduceResponse", name=name, partition_responses=parts)
         for name, parts in produced
     ]
-    return ctx.schema.response(responses=responses, throttle_time=0)
+    return ctx.schema.response(responses=responses, throttle_time=throttle_ms)
+
+
+def _bytes_appended(data: list[PartitionProduceData], parts: list[Any]) -> int:
+    """The record bytes of the partitions that were appended, which producer_byte_rate
+    counts (as Kafka's numBytesAppended)."""
+    total = 0
+    for d, part in zip(data, parts, strict=True):
+        if d.records is not None and (isinstance(part, _Pending) or part.error_code == ErrorCode.none):
+            total += len(d.records)
+    return total

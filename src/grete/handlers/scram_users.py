@@ -152,8 +152,8 @@ def _check(
                 ErrorCode.unacceptable_credential,
                 f"Iterations {op.iterations} must be between {MIN_ITERATIONS} and {MAX_ITERATIONS}",
             )
-        if len(op.salt) < MIN_SALT_BYTES:  # scramp's floor (Kafka only refuses an empty salt)
-            return ErrorCode.unacceptable_credential, f"Salt must be at least {MIN_SALT_BYTES} bytes"
+        if len(op.salt) < MIN_SALT_BYTES:
+            return ErrorCode.unacceptable_credential, "Salt must not be empty"
         if not op.salted_password:
             return ErrorCode.unacceptable_credential, "Salted password must not be empty"
     return None

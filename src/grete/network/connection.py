@@ -7,7 +7,10 @@ pipelined produce requests happen in order too.
 
 Backpressure: reading pauses while ``max_pending`` responses are outstanding, or
 while the transport's write buffer is over its high-water mark, and resumes when
-both drain (uvicorn's flow control).
+both drain (uvicorn's flow control). A quota also pauses it: a handler that throttles
+the client sets ``ConnectionInfo.muted_until`` and the connection starts no request, and
+reads none, before then (KIP-219's muted channel); after it, requests run one at a time
+until one is not throttled.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class ConnectionInfo:
     max_frame_bytes: int | None = None
     # Set by a handler (a failed authentication): write this response, then close.
     close_after_response: bool = False
+    # A throttled client (KIP-219): no request is read or started before this monotonic
+    # time; responses already due are still written, in order.
+    muted_until: float = 0.0
 
 
 # Frames are bytearrays that the dispatcher may modify (the produce path patches offsets).
@@ -107,6 +113,11 @@ class Connection(asyncio.BufferedProtocol):
         self._draining = False
         self._closed = False
         self._drained = asyncio.Event()
+        self._unmute: asyncio.TimerHandle | None = None
+        # Once muted, one request at a time until one passes unthrottled, as Kafka's muted
+        # channel: else the requests a pipelining client queued meanwhile all run at once.
+        self._throttled = False
+        self._unmuted: asyncio.Future[None] | None = None  # waited on by requests read earlier
         self.last_active = clock.monotonic()
 
     # -- asyncio.BufferedProtocol ------------------------------------------------------------------
@@ -150,7 +161,13 @@ class Connection(asyncio.BufferedProtocol):
     def _start_buffered(self) -> None:
         """Start every complete buffered frame, as long as the pending limit allows."""
         try:
-            while not self._closed and not self._draining and len(self._pending) < self._max_pending:
+            while (
+                not self._closed
+                and not self._draining
+                and len(self._pending) < self._max_pending
+                and not self._muted()
+                and not (self._throttled and self._pending)
+            ):
                 frame = self._decoder.next_frame()
                 if frame is None:
                     break
@@ -170,6 +187,9 @@ class Connection(asyncio.BufferedProtocol):
         if self._drained.is_set():
             return  # already given up on by _force_lost
         self._closed = True
+        if self._unmute is not None:
+            self._unmute.cancel()
+            self._unmute = None
         for slot in self._pending:
             if slot.task is not None and not slot.task.done():
                 slot.task.cancel()
@@ -194,6 +214,10 @@ class Connection(asyncio.BufferedProtocol):
 
     async def _run(self, slot: _Slot, frame: bytearray) -> None:
         try:
+            while self._muted():  # read before the mute: it waits too, in arrival order
+                if self._unmuted is None:
+                    self._unmuted = asyncio.get_running_loop().create_future()
+                await self._unmuted
             response = await self._dispatch(frame, self.info)
         except CloseConnection as exc:
             self.abort(str(exc))
@@ -206,6 +230,8 @@ class Connection(asyncio.BufferedProtocol):
             return
         slot.frame = response
         slot.done = True
+        if self._throttled and self.info.muted_until <= self._clock.monotonic():
+            self._throttled = False
         self._apply_frame_limit()
         if self.info.close_after_response:
             self._draining = True  # read nothing more; close once this response is written
@@ -230,7 +256,11 @@ class Connection(asyncio.BufferedProtocol):
         if transport is None or self._closed:
             return
         should_pause = (
-            self._draining or self._writing_paused or len(self._pending) >= self._max_pending
+            self._draining
+            or self._writing_paused
+            or len(self._pending) >= self._max_pending
+            or self._muted()
+            or (self._throttled and bool(self._pending))
         )
         if should_pause and not self._reading_paused:
             self._reading_paused = True
@@ -238,6 +268,28 @@ class Connection(asyncio.BufferedProtocol):
         elif not should_pause and self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
+
+    def _muted(self) -> bool:
+        """Whether a quota throttle holds the connection; arms the timer that ends it."""
+        until = self.info.muted_until
+        if until <= 0.0:
+            return False
+        remaining = until - self._clock.monotonic()
+        if remaining <= 0.0:
+            self.info.muted_until = 0.0
+            return False
+        self._throttled = True
+        if self._unmute is None:
+            self._unmute = asyncio.get_running_loop().call_later(remaining, self._end_mute)
+        return True
+
+    def _end_mute(self) -> None:
+        self._unmute = None
+        unmuted, self._unmuted = self._unmuted, None
+        if unmuted is not None and not unmuted.done():
+            unmuted.set_result(None)  # waiters resume in the order they began waiting
+        if not self._closed:
+            self._start_buffered()  # re-arms itself if the mute was extended meanwhile
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -143,7 +143,7 @@ class GroupCoordinator:
     def offsets_topic(self) -> NewTopic:
         """``__consumer_offsets`` as Kafka creates it: compacted, offsets.topic.* settings."""
         configs = {"cleanup.policy": "compact", "compression.type": "producer",
-                   "segment.bytes": str(100 * 1024 * 1024)}
+                   "segment.bytes": str(self._config.offsets_topic_segment_bytes)}
         rf = self._config.offsets_topic_replication_factor if self._embedded is None else 1
         return NewTopic(OFFSETS_TOPIC, self._config.offsets_topic_num_partitions, rf, configs)
 

@@ -17,7 +17,7 @@ from enum import IntEnum
 
 MIN_ITERATIONS = 4096  # Kafka's minimum for both mechanisms
 MAX_ITERATIONS = 16384  # Kafka's maximum
-MIN_SALT_BYTES = 12  # scramp refuses shorter salts (RFC 5802 sets no minimum)
+MIN_SALT_BYTES = 1  # as Kafka: only an empty salt is refused (RFC 5802 sets no minimum)
 
 
 class ScramMechanism(IntEnum):

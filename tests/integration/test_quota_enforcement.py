@@ -1,0 +1,138 @@
+"""Client quotas enforced on a real broker against confluent-kafka (librdkafka).
+
+Quotas are set with AlterClientQuotas on a running broker (no restart). A throttled
+client sees ``throttle_time_ms`` (librdkafka's throttle_cb) and its achieved rate stays
+near the quota: the bounds are generous (at most 2x over ~6 s), as the box is shared.
+The broker runs with quota.window.num=3 so that a new client's allowed burst (the padded
+window) is 2 s of quota rather than 10 s, which 6 s of measuring could not average out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from harness import ServerProcess
+
+from .client_quotas import Entity, alter, client, user
+from .raw_kafka import RawKafka
+
+pytestmark = pytest.mark.timeout(60)
+
+QUOTA = 200_000  # bytes per second
+VALUE = b"x" * 10_000
+WINDOW_ARGS = ("--override", "quota.window.num=3", "--override", "quota.window.size.seconds=1")
+
+
+@pytest.fixture
+def quota_broker(broker_factory) -> ServerProcess:  # type: ignore[no-untyped-def]
+    return broker_factory(*WINDOW_ARGS, name="grete")
+
+
+def set_quotas(broker: ServerProcess, entity: Entity, values: Mapping[str, float | None]) -> None:
+    with RawKafka(broker.bootstrap) as raw:
+        assert alter(raw, [(entity, values)]) == [(0, None, entity)]
+
+
+def produce_for(
+    broker: ServerProcess, topic: str, client_id: str, seconds: float
+) -> tuple[float, list[float]]:
+    """Produce as fast as the client can for ``seconds``; (bytes/s acknowledged, throttle
+    times reported)."""
+    throttles: list[float] = []
+    delivered = [0]
+
+    def on_delivery(err: object, msg: object) -> None:
+        if err is None:
+            delivered[0] += len(VALUE)
+
+    producer = Producer({
+        "bootstrap.servers": broker.bootstrap,
+        "client.id": client_id,
+        "linger.ms": 5,
+        "throttle_cb": lambda event: throttles.append(event.throttle_time),
+    })
+    started = time.monotonic()
+    deadline = started + seconds
+    while time.monotonic() < deadline:
+        try:
+            producer.produce(topic, VALUE, on_delivery=on_delivery)
+        except BufferError:
+            producer.poll(0.05)
+        producer.poll(0)
+    elapsed = time.monotonic() - started
+    achieved = delivered[0] / elapsed
+    producer.purge()  # what was not acknowledged by the deadline is not counted
+    producer.flush(10)
+    return achieved, [t for t in throttles if t > 0]
+
+
+def test_producer_byte_rate_throttles_its_client_only(quota_broker: ServerProcess, topic_name: str) -> None:
+    set_quotas(quota_broker, client("slow"), {"producer_byte_rate": QUOTA})
+    rate, throttles = produce_for(quota_broker, topic_name, "slow", 6.0)
+    assert throttles, "the throttled producer never saw throttle_time_ms"
+    assert rate <= 2 * QUOTA, f"slow producer achieved {rate:.0f} B/s against a {QUOTA} B/s quota"
+    assert rate >= QUOTA / 4, f"slow producer starved: {rate:.0f} B/s"
+    fast_rate, fast_throttles = produce_for(quota_broker, topic_name, "fast", 2.0)
+    assert fast_throttles == []
+    assert fast_rate > 2 * QUOTA  # no quota applies to it; far above the slow one's
+
+
+def test_a_removed_quota_stops_throttling(quota_broker: ServerProcess, topic_name: str) -> None:
+    set_quotas(quota_broker, client("slow"), {"producer_byte_rate": QUOTA})
+    _, throttles = produce_for(quota_broker, topic_name, "slow", 3.0)
+    assert throttles
+    set_quotas(quota_broker, client("slow"), {"producer_byte_rate": None})
+    rate, throttles = produce_for(quota_broker, topic_name, "slow", 2.0)
+    assert throttles == []
+    assert rate > 2 * QUOTA
+
+
+def test_default_user_quota_applies_to_anonymous(quota_broker: ServerProcess, topic_name: str) -> None:
+    set_quotas(quota_broker, user(None), {"producer_byte_rate": QUOTA})
+    rate, throttles = produce_for(quota_broker, topic_name, "any-client", 5.0)
+    assert throttles
+    assert rate <= 2 * QUOTA
+
+
+def test_consumer_byte_rate_throttles_a_fetching_consumer(
+    quota_broker: ServerProcess, topic_name: str
+) -> None:
+    producer = Producer({"bootstrap.servers": quota_broker.bootstrap, "linger.ms": 5})
+    for _ in range(400):  # 4 MB: more than the consumer may fetch at 2x its quota in 6 s
+        producer.produce(topic_name, VALUE)
+        producer.poll(0)
+    assert producer.flush(15) == 0
+    set_quotas(quota_broker, client("slow-consumer"), {"consumer_byte_rate": QUOTA})
+    throttles: list[float] = []
+    consumer = Consumer({
+        "bootstrap.servers": quota_broker.bootstrap,
+        "client.id": "slow-consumer",
+        "group.id": f"{topic_name}-g",
+        "auto.offset.reset": "earliest",
+        "max.partition.fetch.bytes": 65536,  # one fetch overshoots the quota by little
+        "fetch.max.bytes": 1048576,
+        "throttle_cb": lambda event: throttles.append(event.throttle_time),
+    })
+    try:
+        consumer.subscribe([topic_name])
+        consumed = 0
+        first = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.1)
+            if msg is None or msg.error():
+                continue
+            if first is None:  # measure from the first record: the group join is not quota
+                first = time.monotonic()
+                deadline = first + 6.0
+            consumed += len(msg.value() or b"")
+        assert first is not None, "nothing consumed"
+        rate = consumed / (time.monotonic() - first)
+    finally:
+        consumer.close()
+    assert [t for t in throttles if t > 0], "the throttled consumer never saw throttle_time_ms"
+    assert rate <= 2 * QUOTA, f"consumer achieved {rate:.0f} B/s against a {QUOTA} B/s quota"
+    assert consumed < 400 * len(VALUE)  # it did not get everything at once
