@@ -736,16 +736,24 @@ def test_controlled_shutdown_hands_leadership_over_and_elect_leaders_restores_it
     led = sorted(p for (_, p), view in before.items() if view.leader == victim)
     assert len(led) == 2, f"broker {victim} should lead 2 of 6 partitions: {before}"
 
-    # Sample every partition's state while the broker shuts down: no leader may be -1.
+    # Sample every partition's state while the broker shuts down: no leader may be -1, and
+    # the first state naming another leader (with the zxid of the write that made it) shows
+    # who moved the leadership, and when: the controller may write again after the broker
+    # left, to take it out of the ISR.
     leaderless: list[tuple[int, dict[str, Any]]] = []
+    first_moved: dict[int, tuple[dict[str, Any], int]] = {}
     sampling = threading.Event()
 
     def sample() -> None:
         while not sampling.is_set():
             for partition in range(6):
-                state = cluster.partition_state(topic, partition)
-                if state is not None and state["leader"] == -1:
+                path = f"/brokers/topics/{topic}/partitions/{partition}/state"
+                data, stat = cluster.observer().get(path)
+                state = json.loads(data)
+                if state["leader"] == -1:
                     leaderless.append((partition, state))
+                elif partition in led and state["leader"] != victim:
+                    first_moved.setdefault(partition, (state, stat.mzxid))
             time.sleep(0.01)
 
     with ThreadPoolExecutor(2) as pool:
@@ -776,10 +784,10 @@ def test_controlled_shutdown_hands_leadership_over_and_elect_leaders_restores_it
             new,
         )
         assert victim not in new.isr
-        stat = cluster.observer().exists(f"/brokers/topics/{topic}/partitions/{partition}/state")
-        assert stat.mzxid < gone_at, (
-            f"{topic}-{partition} changed leader only after the broker left"
-        )
+        moved, moved_at = first_moved[partition]
+        assert moved["leader_epoch"] == old.leader_epoch + 1, (partition, old, moved)
+        assert moved_at < gone_at, f"{topic}-{partition} changed leader only after the broker left"
+
     failed = [send for send in sends if not send.acked]
     assert len(sends) == 600 and failed == [], f"acks=all failed across the hand-over: {failed[:3]}"
 

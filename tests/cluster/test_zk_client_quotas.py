@@ -18,8 +18,9 @@ from harness import ZooKeeperProcess
 from kazoo.client import KazooClient
 
 from grete.clock import ManualClock
+from grete.cluster.zookeeper.change_follower import CHANGE_EXPIRATION_MS
 from grete.cluster.zookeeper.client import SessionState, ZkClient
-from grete.cluster.zookeeper.client_quotas import CHANGE_EXPIRATION_MS, ZkClientQuotaStore
+from grete.cluster.zookeeper.client_quotas import ZkClientQuotaStore
 from grete.security.quota.entity import QuotaEntity
 
 from . import kazoo_client, take_over_session

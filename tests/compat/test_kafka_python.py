@@ -181,8 +181,11 @@ def test_100k_records_byte_for_byte(
     assert_same(records, big_workload.expected)
     for p, end in big_workload.end_offsets().items():
         batches = stored_batches(topic_name, p)
-        assert {b.compression for b in batches} == {codec_id}, (
-            f"partition {p} not stored as {codec}"
+        # kafka-python sends a batch uncompressed when compressing would not make it smaller
+        # (a small batch of random bytes): stored verbatim, it stays uncompressed.
+        codecs = {b.compression for b in batches}
+        assert codec_id in codecs and codecs <= {codec_id, 0}, (
+            f"partition {p} not stored as {codec}: codecs {codecs}"
         )
         assert sum(b.records_count for b in batches) == end
 

@@ -18,19 +18,16 @@ have been missed meanwhile. Event loop only.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
 from grete.clock import SYSTEM_CLOCK, Clock
 from grete.cluster.acls import group_by_pattern
-from grete.cluster.zookeeper import paths
+from grete.cluster.zookeeper.change_follower import ChangeFollower
 from grete.cluster.zookeeper.client import (
     BadVersion,
     NodeExists,
     NoNode,
-    SessionState,
     ZkClient,
     ZkError,
 )
@@ -61,9 +58,7 @@ PREFIXED_ACLS = "/kafka-acl-extended/prefixed"
 LITERAL_CHANGES = "/kafka-acl-changes"
 EXTENDED_CHANGES = "/kafka-acl-extended-changes"
 CHANGE_PREFIX = "acl_changes_"
-CHANGE_EXPIRATION_MS = 15 * 60 * 1000  # Kafka's ZkNodeChangeNotificationListener
 WRITE_ATTEMPTS = 10
-RETRY_PAUSE_S = 0.5
 STORED_TYPES = (
     ResourceType.TOPIC, ResourceType.GROUP, ResourceType.CLUSTER,
     ResourceType.TRANSACTIONAL_ID, ResourceType.DELEGATION_TOKEN, ResourceType.USER,
@@ -86,43 +81,14 @@ def change_path(pattern: ResourcePattern) -> str:
     return LITERAL_CHANGES if pattern.pattern_type is PatternType.LITERAL else EXTENDED_CHANGES
 
 
-class ZkAclStore:
+class ZkAclStore(ChangeFollower):
     """`AclStore` of a cluster member; ``loaded`` is set once every ACL was read."""
 
     def __init__(self, zk: ZkClient, authorizer: AclAuthorizer, clock: Clock = SYSTEM_CLOCK) -> None:
-        self._zk = zk
+        super().__init__(
+            zk, clock, {LITERAL_CHANGES: CHANGE_PREFIX, EXTENDED_CHANGES: CHANGE_PREFIX}, "ACLs"
+        )
         self.authorizer = authorizer
-        self._clock = clock
-        self._reload_all = True
-        self._last_change = {LITERAL_CHANGES: -1, EXTENDED_CHANGES: -1}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.loaded = asyncio.Event()
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Read every ACL, then follow the notifications; returns once loaded."""
-        self._zk.add_session_listener(self._on_session)
-        self._wake.set()
-        self._task = asyncio.create_task(self._follow_changes(), name="zk-acls")
-        try:
-            await self.loaded.wait()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def _on_session(self, state: SessionState) -> None:
-        if state is SessionState.CONNECTED:
-            self._reload_all = True
-            self._wake.set()
 
     # -- AclStore ---------------------------------------------------------------------------
 
@@ -179,56 +145,17 @@ class ZkAclStore:
 
     # -- following the changes ------------------------------------------------------------
 
-    async def _follow_changes(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            reload_all, self._reload_all = self._reload_all, False
-            try:
-                await self._catch_up(reload_all)
-            except ZkError as exc:
-                log.warning("reading ACLs from ZooKeeper: %s; retrying", exc)
-                self._reload_all |= reload_all
-                await asyncio.sleep(RETRY_PAUSE_S)
-                self._wake.set()
-                continue
-            self.loaded.set()
+    async def reload_all(self) -> None:
+        self.authorizer.replace_all(await self._read_all())
 
-    async def _catch_up(self, reload_all: bool) -> None:
-        numbered: dict[str, list[tuple[int, str]]] = {}
-        for changes in (LITERAL_CHANGES, EXTENDED_CHANGES):
-            await self._zk.ensure_path(changes)
-            children = await self._zk.get_children(changes, watch=self._wake.set) or []
-            numbered[changes] = sorted(_numbered(children))
-        if reload_all:
-            for changes, found in numbered.items():
-                self._last_change[changes] = found[-1][0] if found else -1
-            self.authorizer.replace_all(await self._read_all())
-        else:
-            for changes, found in numbered.items():
-                if not await self._act_on(changes, found):
-                    return
-        for changes, found in numbered.items():
-            await self._purge_expired(changes, found)
-
-    async def _act_on(self, changes: str, found: list[tuple[int, str]]) -> bool:
-        """Re-read each resource a new notification names; False if one was purged unseen."""
-        for number, name in found:
-            if number <= self._last_change[changes]:
-                continue
-            read = await self._zk.get(f"{changes}/{name}")
-            if read is None:  # purged before this broker saw it: start over
-                self._reload_all = True
-                self._wake.set()
-                return False
-            try:
-                pattern = _DECODERS[changes](read[0])
-            except ValueError as exc:
-                log.warning("ignoring ACL change notification %s/%s: %s", changes, name, exc)
-            else:
-                await self._refresh(pattern)
-            self._last_change[changes] = number
-        return True
+    async def on_change(self, directory: str, data: bytes, name: str) -> None:
+        """Re-read the resource a notification names."""
+        try:
+            pattern = _DECODERS[directory](data)
+        except ValueError as exc:
+            log.warning("ignoring ACL change notification %s/%s: %s", directory, name, exc)
+            return
+        await self._refresh(pattern)
 
     async def _refresh(self, pattern: ResourcePattern) -> None:
         try:
@@ -251,23 +178,3 @@ class ZkAclStore:
                         if entries:
                             acls[ResourcePattern(resource_type, name, pattern_type)] = entries
         return acls
-
-    async def _purge_expired(self, changes: str, found: list[tuple[int, str]]) -> None:
-        cutoff = self._clock.time_ms() - CHANGE_EXPIRATION_MS
-        for number, name in found:
-            if number > self._last_change[changes]:
-                break
-            path = f"{changes}/{name}"
-            stat = await self._zk.exists(path)
-            if stat is None or stat.ctime_ms > cutoff:
-                continue
-            with contextlib.suppress(NoNode):
-                await self._zk.delete(path)
-
-
-def _numbered(children: list[str]) -> list[tuple[int, str]]:
-    found = []
-    for child in children:
-        with contextlib.suppress(ValueError):
-            found.append((paths.sequence_number(CHANGE_PREFIX, child), child))
-    return found

@@ -20,7 +20,6 @@ notifications may have been missed meanwhile. Event loop only.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
@@ -28,12 +27,12 @@ from urllib.parse import unquote
 
 from grete.clock import SYSTEM_CLOCK, Clock
 from grete.cluster.zookeeper import paths
+from grete.cluster.zookeeper.change_follower import ChangeFollower
 from grete.cluster.zookeeper.client import (
     BadVersion,
     NodeExists,
     NoNode,
     NotEmpty,
-    SessionState,
     ZkClient,
     ZkError,
 )
@@ -53,10 +52,7 @@ from grete.security.quota.entity import (
 
 log = logging.getLogger("grete.cluster")
 
-# Kafka's ZkNodeChangeNotificationListener deletes notifications this old.
-CHANGE_EXPIRATION_MS = 15 * 60 * 1000
 WRITE_ATTEMPTS = 10  # conditional writes lost to concurrent alterations before giving up
-RETRY_PAUSE_S = 0.5
 _TYPE_DIRS = {USER: paths.CONFIG_USERS, CLIENT_ID: paths.CONFIG_CLIENTS, IP: paths.CONFIG_IPS}
 
 
@@ -105,44 +101,13 @@ def _config_of(data: bytes, what: str) -> dict[str, str] | None:
         return None
 
 
-class ZkClientQuotaStore:
+class ZkClientQuotaStore(ChangeFollower):
     """`ClientQuotaStore` of a cluster member; ``loaded`` is set once everything was read."""
 
     def __init__(self, zk: ZkClient, clock: Clock = SYSTEM_CLOCK) -> None:
-        self._zk = zk
-        self._clock = clock
+        super().__init__(zk, clock, {paths.CONFIG_CHANGES: paths.CONFIG_CHANGE_PREFIX}, "client quotas")
         self._quotas: dict[QuotaEntity, dict[str, float]] = {}
-        self._reload_all = True
-        self._last_change = -1  # the sequence number of the last notification acted on
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.loaded = asyncio.Event()
         self.version = 0
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Read every quota, then follow the notifications; returns once loaded."""
-        self._zk.add_session_listener(self._on_session)
-        self._wake.set()
-        self._task = asyncio.create_task(self._follow_changes(), name="zk-client-quotas")
-        try:
-            await self.loaded.wait()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def _on_session(self, state: SessionState) -> None:
-        if state is SessionState.CONNECTED:
-            self._reload_all = True
-            self._wake.set()
 
     # -- ClientQuotaStore -------------------------------------------------------------------
 
@@ -216,41 +181,11 @@ class ZkClientQuotaStore:
 
     # -- following the changes ------------------------------------------------------------
 
-    async def _follow_changes(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            reload_all, self._reload_all = self._reload_all, False
-            try:
-                await self._catch_up(reload_all)
-            except ZkError as exc:
-                log.warning("reading client quotas from ZooKeeper: %s; retrying", exc)
-                self._reload_all |= reload_all
-                await asyncio.sleep(RETRY_PAUSE_S)
-                self._wake.set()
-                continue
-            self.loaded.set()
+    async def reload_all(self) -> None:
+        self._replace(await self._read_all())
 
-    async def _catch_up(self, reload_all: bool) -> None:
-        children = await self._zk.get_children(paths.CONFIG_CHANGES, watch=self._wake.set) or []
-        changes = sorted(_numbered(children))
-        if reload_all:
-            self._last_change = changes[-1][0] if changes else -1
-            self._replace(await self._read_all())
-        else:
-            for number, name in changes:
-                if number <= self._last_change:
-                    continue
-                found = await self._zk.get(f"{paths.CONFIG_CHANGES}/{name}")
-                if found is None:  # purged before this broker saw it: start over
-                    self._reload_all = True
-                    self._wake.set()
-                    return
-                await self._act_on(found[0], name)
-                self._last_change = number
-        await self._purge_expired(changes)
-
-    async def _act_on(self, data: bytes, name: str) -> None:
+    async def on_change(self, directory: str, data: bytes, name: str) -> None:
+        """Re-read the quota entity a config change names (other configs are not ours)."""
         try:
             changed = ConfigChangeNotification.decode(data).entity_path
         except ZNodeFormatError as exc:
@@ -259,18 +194,6 @@ class ZkClientQuotaStore:
         entity = parse_entity_path(changed)
         if entity is not None:
             await self._refresh(entity)
-
-    async def _purge_expired(self, changes: list[tuple[int, str]]) -> None:
-        cutoff = self._clock.time_ms() - CHANGE_EXPIRATION_MS
-        for number, name in changes:
-            if number > self._last_change:
-                break
-            path = f"{paths.CONFIG_CHANGES}/{name}"
-            stat = await self._zk.exists(path)
-            if stat is None or stat.ctime_ms > cutoff:
-                continue
-            with contextlib.suppress(NoNode):
-                await self._zk.delete(path)
 
     async def _refresh(self, entity: QuotaEntity) -> None:
         """Re-read one entity. No await between the read and the update: reads complete
@@ -337,12 +260,3 @@ class ZkClientQuotaStore:
         if quotas != self._quotas:
             self._quotas = quotas
             self.version += 1
-
-
-def _numbered(children: list[str]) -> list[tuple[int, str]]:
-    """(sequence number, name) of each config_change_<seq> child; other names are skipped."""
-    found = []
-    for child in children:
-        with contextlib.suppress(ValueError):
-            found.append((paths.sequence_number(paths.CONFIG_CHANGE_PREFIX, child), child))
-    return found
