@@ -22,6 +22,7 @@ class Row:
     value: Callable[[dict[str, Any]], float | None]
     higher_is_better: bool
     digits: int
+    source: str  # the workload the value comes from, or "broker"
 
 
 def _workload(name: str, field: str) -> Callable[[dict[str, Any]], float | None]:
@@ -53,21 +54,69 @@ def rows(config: Any) -> list[Row]:
     small, large = f"{config.small_size} B", f"{config.large_size // 1024} KiB"
     steady = f"{config.latency_rate:,}/s for {config.latency_seconds:g} s, other process"
     return [
-        Row(f"Produce {n} × {small}", "records/s", _workload("produce_small", "records_per_second"), True, 0),
-        Row(f"Produce {n} × {small}", "MB/s", _workload("produce_small", "mb_per_second"), True, 1),
-        Row(f"Produce {n} × {large}", "records/s", _workload("produce_large", "records_per_second"), True, 0),
-        Row(f"Produce {n} × {large}", "MB/s", _workload("produce_large", "mb_per_second"), True, 1),
-        Row(f"Consume {n} × {small}", "records/s", _workload("consume_small", "records_per_second"), True, 0),
-        Row(f"Consume {n} × {small}", "MB/s", _workload("consume_small", "mb_per_second"), True, 1),
-        Row(f"Consume {n} × {large}", "records/s", _workload("consume_large", "records_per_second"), True, 0),
-        Row(f"Consume {n} × {large}", "MB/s", _workload("consume_large", "mb_per_second"), True, 1),
-        Row(f"End-to-end, {steady}", "p50 ms", _workload("latency", "p50_ms"), False, 1),
-        Row(f"End-to-end, {steady}", "p99 ms", _workload("latency", "p99_ms"), False, 1),
-        Row("Group takeover after a member is killed (classic, session 6 s)", "seconds", _workload("takeover_classic", "seconds"), False, 2),
-        Row("Group takeover after a member is killed (KIP-848, broker default session 45 s)", "seconds", _workload("takeover_consumer", "seconds"), False, 2),
-        Row("The broker, whole run", "CPU seconds", _broker("cpu_seconds"), False, 1),
-        Row("The broker, whole run", "peak RSS MiB", _broker("peak_rss_mb"), False, 0),
+        Row(f"Produce {n} × {small}", "records/s", _workload("produce_small", "records_per_second"), True, 0, "produce_small"),
+        Row(f"Produce {n} × {small}", "MB/s", _workload("produce_small", "mb_per_second"), True, 1, "produce_small"),
+        Row(f"Produce {n} × {large}", "records/s", _workload("produce_large", "records_per_second"), True, 0, "produce_large"),
+        Row(f"Produce {n} × {large}", "MB/s", _workload("produce_large", "mb_per_second"), True, 1, "produce_large"),
+        Row(f"Consume {n} × {small}", "records/s", _workload("consume_small", "records_per_second"), True, 0, "consume_small"),
+        Row(f"Consume {n} × {small}", "MB/s", _workload("consume_small", "mb_per_second"), True, 1, "consume_small"),
+        Row(f"Consume {n} × {large}", "records/s", _workload("consume_large", "records_per_second"), True, 0, "consume_large"),
+        Row(f"Consume {n} × {large}", "MB/s", _workload("consume_large", "mb_per_second"), True, 1, "consume_large"),
+        Row(f"End-to-end, {steady}", "p50 ms", _workload("latency", "p50_ms"), False, 1, "latency"),
+        Row(f"End-to-end, {steady}", "p99 ms", _workload("latency", "p99_ms"), False, 1, "latency"),
+        Row("Group takeover after a member is killed (classic, session 6 s)", "seconds", _workload("takeover_classic", "seconds"), False, 2, "takeover_classic"),
+        Row("Group takeover after a member is killed (KIP-848, broker default session 45 s)", "seconds", _workload("takeover_consumer", "seconds"), False, 2, "takeover_consumer"),
+        *cleaner_rows(config),
+        *quota_rows(config),
+        Row("The broker, whole run", "CPU seconds", _broker("cpu_seconds"), False, 1, "broker"),
+        Row("The broker, whole run", "peak RSS MiB", _broker("peak_rss_mb"), False, 0, "broker"),
     ]  # fmt: skip
+
+
+def cleaner_rows(config: Any) -> list[Row]:
+    """Issue 5: latency with the cleaner idle, busy, busy under the I/O cap; busy / idle."""
+    load = f"{config.latency_rate:,}/s × 1 KiB for {config.cleaner_seconds:g} s"
+    phases = [("idle", "cleaner idle"), ("busy", "cleaner busy")]
+    if config.cleaner_io_cap_mb:
+        phases.append(("capped", f"cleaner busy, I/O cap {config.cleaner_io_cap_mb:g} MB/s"))
+    out = []
+    for kind, what in (("produce", "Produce latency"), ("e2e", "End-to-end latency")):
+        for acks in ("1", "all"):
+            label = f"{what}, acks={acks}, {load}"
+            for phase, state in phases:
+                for p in ("p50", "p99"):
+                    field = f"{phase}_acks{acks}_{kind}_{p}_ms"
+                    pick = _workload("cleaner_latency", field)
+                    out.append(
+                        Row(f"{label}, {state}", f"{p} ms", pick, False, 2, "cleaner_latency")
+                    )
+            for phase, _ in phases[1:]:
+                field = f"ratio_{phase}_acks{acks}_{kind}_p99"
+                pick = _workload("cleaner_latency", field)
+                out.append(
+                    Row(f"{label}, {phase} / idle", "p99 ratio", pick, False, 2, "cleaner_latency")
+                )
+    return out
+
+
+def quota_rows(config: Any) -> list[Row]:
+    """Issue 6: a capped and an uncapped producer at full speed."""
+    label = (
+        f"Quota {config.quota_mb:g} MB/s on client-id capped, with an uncapped producer, "
+        f"{config.quota_seconds:g} s × 10 KiB"
+    )
+    fields = [
+        ("capped MB/s", "capped_mb_per_second", 2),
+        ("capped / quota", "capped_quota_ratio", 2),
+        ("uncapped MB/s, alone", "uncapped_alone_mb_per_second", 1),
+        ("uncapped MB/s, together", "uncapped_together_mb_per_second", 1),
+        ("uncapped together / alone", "uncapped_together_over_alone", 2),
+        ("capped: throttled responses", "capped_throttled_responses", 0),
+    ]
+    return [
+        Row(label, metric, _workload("quota_fairness", field), True, digits, "quota_fairness")
+        for metric, field, digits in fields
+    ]
 
 
 def render_table(config: Any, results: dict[str, dict[str, Any]]) -> str:
@@ -79,9 +128,11 @@ def render_table(config: Any, results: dict[str, dict[str, Any]]) -> str:
         header.append("Grete / Tansu")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows(config):
+        if not any(_ran(row.source, results[kind]) for kind in kinds):
+            continue  # not selected (--only)
         values = {kind: row.value(results[kind]) for kind in kinds}
         cells = [row.workload, row.metric]
-        cells += [_cell(values[kind], row.digits, results[kind]) for kind in kinds]
+        cells += [_cell(values[kind], row, results[kind]) for kind in kinds]
         if with_ratio:
             grete, tansu = values["grete"], values["tansu"]
             better = "higher is better" if row.higher_is_better else "lower is better"
@@ -90,10 +141,17 @@ def render_table(config: Any, results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _cell(value: float | None, digits: int, result: dict[str, Any]) -> str:
+def _ran(source: str, result: dict[str, Any]) -> bool:
+    return source == "broker" or source in result.get("workloads", {})
+
+
+def _cell(value: float | None, row: Row, result: dict[str, Any]) -> str:
     if value is not None:
-        return f"{value:,.{digits}f}"
-    return "error" if "error" in result or result.get("workloads") else "—"
+        return f"{value:,.{row.digits}f}"
+    workload = result.get("workloads", {}).get(row.source, {})
+    if "error" in result or "error" in workload:
+        return "error"
+    return "not supported" if workload.get("supported") is False else "—"
 
 
 def write_json(path: Path, config: dict[str, Any], results: dict[str, Any]) -> Path:

@@ -22,7 +22,9 @@ import typer
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 
+from cleaner_latency import CleanerLatencyConfig, cleaner_latency
 from harness import BrokerProcess, ServerProcess, TansuProcess
+from quota_fairness import QuotaConfig, quota_fairness
 from report import render_table, write_json
 from takeover import takeover_time
 from workloads import (
@@ -35,6 +37,12 @@ from workloads import (
 )
 
 BROKERS: dict[str, type[ServerProcess]] = {"grete": BrokerProcess, "tansu": TansuProcess}
+WORKLOADS = (
+    "produce_small", "produce_large", "consume_small", "consume_large", "latency",
+    "takeover_classic", "takeover_consumer", "quota_fairness", "cleaner_latency",
+)  # fmt: skip
+# Workloads that start brokers of their own (static settings): the shared one idles.
+OWN_BROKERS = {"cleaner_latency"}
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,19 @@ class BenchConfig:
     latency_rate: int
     latency_seconds: float
     phase_timeout: float
+    cleaner_seconds: float
+    cleaner_fill_mb: float
+    cleaner_io_cap_mb: float
+    quota_mb: float
+    quota_seconds: float
+    only: tuple[str, ...]
 
 
-def run_workloads(broker: ServerProcess, config: BenchConfig) -> dict[str, dict[str, Any]]:
-    """Run every workload against one started broker; a failed workload records its error."""
+def run_workloads(
+    broker: ServerProcess, config: BenchConfig, work_dir: Path, log_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """Run the selected workloads against one started broker (the consume workloads read
+    what the produce ones wrote); a failed workload records its error."""
     bootstrap = broker.bootstrap
     n = config.records
     sizes = {"small": config.small_size, "large": config.large_size}
@@ -86,7 +103,11 @@ def run_workloads(broker: ServerProcess, config: BenchConfig) -> dict[str, dict[
         ("latency", latency_phase),
         ("takeover_classic", lambda: takeover_phase("classic")),
         ("takeover_consumer", lambda: takeover_phase("consumer")),
-    ]
+        ("quota_fairness", lambda: quota_fairness(broker, quota_config(config))),
+        ("cleaner_latency", lambda: cleaner_latency(
+            broker.name, cleaner_config(config), work_dir / "cleaner", log_dir)),
+    ]  # fmt: skip
+    phases = [(name, phase) for name, phase in phases if name in config.only]
     results: dict[str, dict[str, Any]] = {}
     for name, phase in phases:
         cpu_before = broker.usage().cpu_seconds if broker.running else 0.0
@@ -100,13 +121,27 @@ def run_workloads(broker: ServerProcess, config: BenchConfig) -> dict[str, dict[
         results[name]["wall_seconds"] = round(time.monotonic() - started, 3)
         # The load generator's own CPU (librdkafka threads included): is the client the limit?
         results[name]["client_cpu_seconds"] = round(time.process_time() - client_cpu_before, 3)
-        if broker.running:
+        if broker.running and name in OWN_BROKERS:
+            pass  # the shared broker idled; the workload reports on its own brokers
+        elif broker.running:
             results[name]["broker_cpu_seconds"] = round(broker.usage().cpu_seconds - cpu_before, 3)
         else:
             results[name]["broker_exit_code"] = broker.returncode
             print(broker.tail(), file=sys.stderr)
             break
     return results
+
+
+def cleaner_config(config: BenchConfig) -> CleanerLatencyConfig:
+    return CleanerLatencyConfig(
+        rate=config.latency_rate, seconds=config.cleaner_seconds, size=1024,
+        fill_bytes=int(config.cleaner_fill_mb * 1e6), fill_value_size=100,
+        io_cap_bytes=config.cleaner_io_cap_mb * 1e6,
+    )  # fmt: skip
+
+
+def quota_config(config: BenchConfig) -> QuotaConfig:
+    return QuotaConfig(quota_bytes=config.quota_mb * 1e6, seconds=config.quota_seconds, size=10_240)
 
 
 def throughput(result: Throughput) -> dict[str, Any]:
@@ -130,7 +165,8 @@ def bench_one(kind: str, config: BenchConfig, log_dir: Path) -> dict[str, Any]:
         shutil.rmtree(work_dir, ignore_errors=True)
         return {"error": f"{type(exc).__name__}: {exc}"}
     try:
-        results: dict[str, Any] = {"workloads": run_workloads(broker, config)}
+        workloads = run_workloads(broker, config, work_dir, log_dir)
+        results: dict[str, Any] = {"workloads": workloads}
         if broker.running:
             usage = broker.usage()
             results["broker"] = {
@@ -159,6 +195,25 @@ def main(
     phase_timeout: Annotated[
         float, typer.Option(help="Deadline of each produce/consume workload, s.")
     ] = 600.0,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Comma-separated workloads to run (default all): {', '.join(WORKLOADS)}."
+        ),
+    ] = None,
+    cleaner_seconds: Annotated[
+        float, typer.Option(help="Cleaner workload: each latency run (acks=1, acks=all), s.")
+    ] = 15.0,
+    cleaner_fill_mb: Annotated[
+        float, typer.Option(help="Cleaner workload: MB of 100-byte updates to compact.")
+    ] = 200.0,
+    cleaner_io_cap_mb: Annotated[
+        float, typer.Option(help="Cleaner workload: also run busy with this I/O cap, MB/s (0: no).")
+    ] = 0.0,
+    quota_mb: Annotated[
+        float, typer.Option(help="Quota workload: producer_byte_rate of the capped client, MB/s.")
+    ] = 5.0,
+    quota_seconds: Annotated[float, typer.Option(help="Quota workload: duration, s.")] = 10.0,
     results_dir: Annotated[
         Path | None, typer.Option(help="Where the JSON and logs go (default: bench/results).")
     ] = None,
@@ -167,11 +222,19 @@ def main(
     unknown = [kind for kind in kinds if kind not in BROKERS]
     if unknown or not kinds:
         raise typer.BadParameter(f"unknown broker(s) {unknown}; choose from {sorted(BROKERS)}")
+    selected = tuple(w.strip() for w in only.split(",") if w.strip()) if only else WORKLOADS
+    if not selected or set(selected) - set(WORKLOADS):
+        raise typer.BadParameter(f"--only {only!r}: choose from {', '.join(WORKLOADS)}")
     if quick:
         records, latency_seconds = min(records, 20_000), min(latency_seconds, 3.0)
+        cleaner_seconds, cleaner_fill_mb = min(cleaner_seconds, 3.0), min(cleaner_fill_mb, 20.0)
+        quota_seconds = min(quota_seconds, 3.0)
     config = BenchConfig(
         records=records, small_size=100, large_size=1024,
         latency_rate=latency_rate, latency_seconds=latency_seconds, phase_timeout=phase_timeout,
+        cleaner_seconds=cleaner_seconds, cleaner_fill_mb=cleaner_fill_mb,
+        cleaner_io_cap_mb=cleaner_io_cap_mb, quota_mb=quota_mb, quota_seconds=quota_seconds,
+        only=selected,
     )  # fmt: skip
     results_dir = results_dir or BENCH_DIR / "results"
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -1,0 +1,100 @@
+"""Issue 6: a producer_byte_rate quota holds its client to the quota and starves no one.
+
+Sets producer_byte_rate on client-id "capped" with AlterClientQuotas (confluent-kafka has
+no API for it: the raw request helpers of tests/integration do it), then runs, each in its
+own process at full speed (quota_producer.py): the uncapped producer alone, the capped
+and the uncapped together, the uncapped alone again. Reported: each one's MB/s, the capped one's ratio to its
+quota, the uncapped one's MB/s together over alone, and the throttled responses.
+
+The broker keeps its quota window settings (Kafka's: 11 samples of 1 s), so a new client
+may send up to ~10 s of quota at once before it is throttled; over a 10 s run that burst
+is part of the average, as a real client's would be.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import ServerProcess
+from integration.client_quotas import alter, client
+from integration.raw_kafka import RawKafka
+from workloads import create_topic
+
+ALTER_CLIENT_QUOTAS = 49
+TOPIC = "bench-quota"
+PRODUCER = Path(__file__).with_name("quota_producer.py")
+
+
+@dataclass(frozen=True)
+class QuotaConfig:
+    quota_bytes: float  # producer_byte_rate of client-id "capped"
+    seconds: float
+    size: int  # bytes per record
+
+
+def quota_fairness(broker: ServerProcess, config: QuotaConfig) -> dict[str, Any]:
+    if ALTER_CLIENT_QUOTAS not in broker.api_ranges:
+        return {"supported": False, "note": "AlterClientQuotas is not in its ApiVersions"}
+    create_topic(broker.bootstrap, TOPIC)
+    before = _run(broker.bootstrap, ["uncapped"], config)["uncapped"]
+    entity = client("capped")
+    with RawKafka(broker.bootstrap) as raw:
+        answer = alter(raw, [(entity, {"producer_byte_rate": config.quota_bytes})])
+    if answer != [(0, None, entity)]:
+        raise RuntimeError(f"AlterClientQuotas failed: {answer}")
+    together = _run(broker.bootstrap, ["capped", "uncapped"], config)
+    # Alone again after: the disk's writeback slows later runs, so compare with the mean.
+    after = _run(broker.bootstrap, ["uncapped"], config)["uncapped"]
+    alone_bytes = (before["bytes"] + after["bytes"]) / 2
+    capped, uncapped = together["capped"], together["uncapped"]
+    return {
+        "supported": True,
+        "quota_mb_per_second": config.quota_bytes / 1e6,
+        "capped_mb_per_second": capped["mb_per_second"],
+        "capped_quota_ratio": round(capped["bytes"] / config.seconds / config.quota_bytes, 2),
+        "uncapped_alone_mb_per_second": round(alone_bytes / config.seconds / 1e6, 2),
+        "uncapped_together_mb_per_second": uncapped["mb_per_second"],
+        "uncapped_together_over_alone": round(uncapped["bytes"] / max(alone_bytes, 1), 2),
+        "capped_throttled_responses": capped["throttled_responses"],
+        "uncapped_throttled_responses": uncapped["throttled_responses"],
+        "details": {"alone_before": before, "together": together, "alone_after": after},
+    }
+
+
+def _run(bootstrap: str, client_ids: list[str], config: QuotaConfig) -> dict[str, Any]:
+    """Start one producer process per client id, let them go at once, collect reports."""
+    processes = {client_id: _start(bootstrap, client_id, config) for client_id in client_ids}
+    try:
+        for client_id, process in processes.items():
+            assert process.stdout is not None and process.stdin is not None
+            if process.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"producer {client_id} failed to start")
+        for process in processes.values():
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        reports = {}
+        for client_id, process in processes.items():
+            out, _ = process.communicate(timeout=config.seconds + 60)
+            if process.returncode != 0:
+                raise RuntimeError(f"producer {client_id} exited {process.returncode}: {out}")
+            reports[client_id] = json.loads(out)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+    return reports
+
+
+def _start(bootstrap: str, client_id: str, config: QuotaConfig) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(PRODUCER), "--bootstrap", bootstrap, "--topic", TOPIC,
+         "--client-id", client_id, "--seconds", str(config.seconds), "--size", str(config.size)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
