@@ -42,6 +42,7 @@ from grete.partition.fetch_session import FetchSessionCache
 from grete.partition.replica_manager import ReplicaManager
 from grete.partition.topic_partition import TopicPartition
 from grete.security.acl.authorizer import AclAuthorizer, parse_super_users
+from grete.security.inter_broker import inter_broker_security
 from grete.security.listeners import listener_specs
 from grete.security.quota.manager import ClientQuotas
 from grete.security.quota.sensor import QuotaWindow
@@ -182,7 +183,10 @@ class Broker:
             session_timeout_ms=cfg.zookeeper_session_timeout_ms,
             connection_timeout_ms=cfg.zookeeper_connection_timeout_ms or cfg.zookeeper_session_timeout_ms,
         )
-        node = self._zk_broker = ZkBroker(cfg, zk, replicas, local_cluster_id=_read_cluster_id(log_dir))
+        node = self._zk_broker = ZkBroker(
+            cfg, zk, replicas, local_cluster_id=_read_cluster_id(log_dir),
+            inter_broker_security=inter_broker_security(cfg),
+        )
         groups = GroupCoordinator(cfg, node.view, replicas, self.clock)
 
         def coordinate(tp: TopicPartition, leads: bool) -> None:

@@ -1,10 +1,10 @@
 """ACLs on a single broker with ``authorizer.class.name`` set, through real clients.
 
-Until SASL lands every connection is User:ANONYMOUS, so the ACLs here grant or deny
+Every connection here is PLAINTEXT, so User:ANONYMOUS, and the ACLs grant or deny
 User:ANONYMOUS (and rules for another host, which 127.0.0.1 must not match). The broker
 first runs with ``super.users=User:ANONYMOUS`` to create topics and ACLs, then restarts
-without it: the ACLs must survive the restart and be enforced. Extend these with real
-principals (User:alice vs User:bob) once SASL is in.
+without it: the ACLs must survive the restart and be enforced. The same rules for SASL
+principals (User:alice vs User:bob) are in security/test_authorization_sasl.py.
 """
 
 from __future__ import annotations

@@ -116,6 +116,7 @@ KAFKA_DEFAULTS = {
     "ssl.enabled.protocols": "TLSv1.2,TLSv1.3",
     "ssl.cipher.suites": "",
     "ssl.principal.mapping.rules": "DEFAULT",
+    "ssl.endpoint.identification.algorithm": "https",
     "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
     "sasl.server.max.receive.size": "524288",
     "connections.max.reauth.ms": "0",
@@ -144,6 +145,7 @@ KAFKA_DEFAULTS = {
     # Grete's documented departures from Kafka's defaults:
     "broker.id": "0",  # Kafka: -1 (generated); a single node resolves it to 0
     "offsets.topic.replication.factor": "1",  # Kafka: 3, which one node cannot satisfy
+    "sasl.mechanism.inter.broker.protocol": "PLAIN",  # Kafka: GSSAPI, which Grete lacks
 }
 
 

@@ -23,6 +23,7 @@ from grete.config.listeners import (
 )
 from grete.config.validation import (
     LISTENER_PREFIXED,
+    SASL_MECHANISMS,
     check_settings,
     collect_listener_prefixed,
     resolve_synonyms,
@@ -232,6 +233,15 @@ class BrokerConfig(BaseSettings):
     ssl_cipher_suites: Annotated[str, _LIST] = Field(
         default="", alias="ssl.cipher.suites",
         description="OpenSSL cipher list for TLS 1.2; empty: Python's defaults.")
+    ssl_endpoint_identification_algorithm: Annotated[str, _STRING] = Field(
+        default="https", alias="ssl.endpoint.identification.algorithm",
+        description="https: a peer broker's certificate must name the host dialled; empty: "
+                    "only its chain is checked.")
+    sasl_mechanism_inter_broker_protocol: Annotated[
+        str, KafkaType(ConfigType.STRING, valid=SASL_MECHANISMS)
+    ] = Field(default="PLAIN", alias="sasl.mechanism.inter.broker.protocol",
+              description="SASL mechanism brokers log in to each other with (Kafka's default "
+                          "is GSSAPI, which Grete lacks).")
     ssl_principal_mapping_rules: Annotated[str, _STRING] = Field(
         default="DEFAULT", alias="ssl.principal.mapping.rules",
         description="Rules mapping a client certificate's subject to a principal name.")

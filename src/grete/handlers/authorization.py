@@ -9,7 +9,14 @@ compare it. Kafka's table of which API checks which resource lives in docs/secur
 from __future__ import annotations
 
 from grete.handlers.context import RequestContext
-from grete.security.acl.types import CLUSTER_NAME, AclOperation, ResourceType
+from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED
+from grete.security.acl.types import (
+    CLUSTER_NAME,
+    SUPPORTED_OPERATIONS,
+    AclOperation,
+    ResourceType,
+    operations_bit_field,
+)
 
 __all__ = [
     "CLUSTER_NAME",
@@ -17,6 +24,7 @@ __all__ = [
     "ResourceType",
     "authorized",
     "authorized_for_any",
+    "authorized_operations",
     "client_ip",
     "cluster_authorized",
 ]
@@ -47,3 +55,17 @@ def authorized_for_any(ctx: RequestContext, operation: AclOperation, resource_ty
     return authorizer.authorize_by_resource_type(
         ctx.connection.principal, client_ip(ctx), operation, resource_type
     )
+
+
+def authorized_operations(
+    ctx: RequestContext, resource_type: ResourceType, name: str, *, requested: bool = True
+) -> int:
+    """KIP-430's bit field of the operations the principal may perform on the resource.
+
+    Without an authorizer that is every operation the type supports, as in Kafka; when the
+    client did not ask, INT32_MIN, so clients can tell "not asked" from "nothing allowed".
+    """
+    if not requested:
+        return AUTHORIZED_OPERATIONS_OMITTED
+    supported = SUPPORTED_OPERATIONS.get(resource_type, ())
+    return operations_bit_field(op for op in supported if authorized(ctx, op, resource_type, name))

@@ -11,10 +11,16 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-from grete.handlers.authorization import AclOperation, cluster_authorized
+from grete.handlers.authorization import (
+    CLUSTER_NAME,
+    AclOperation,
+    ResourceType,
+    authorized_operations,
+    cluster_authorized,
+)
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
-from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode
+from grete.protocol import ApiKey, ErrorCode
 from grete.protocol.log_dirs import SegmentCountSchema, decode_request
 
 
@@ -35,7 +41,10 @@ async def handle_describe_cluster(ctx: RequestContext, request: Any) -> Any:
         cluster_id=services.cluster_id,
         controller_id=services.cluster.controller_id,
         brokers=brokers,
-        cluster_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+        cluster_authorized_operations=authorized_operations(
+            ctx, ResourceType.CLUSTER, CLUSTER_NAME,
+            requested=bool(request.include_cluster_authorized_operations),
+        ),
     )
 
 

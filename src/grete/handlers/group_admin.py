@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from grete.handlers.authorization import AclOperation, ResourceType, authorized, cluster_authorized
+from grete.handlers.authorization import (
+    AclOperation,
+    ResourceType,
+    authorized,
+    authorized_operations,
+    cluster_authorized,
+)
 from grete.handlers.context import RequestContext
 from grete.handlers.groups import error_code
 from grete.handlers.registry import handles
@@ -29,6 +35,7 @@ async def handle_list_groups(ctx: RequestContext, request: Any) -> Any:
 
 @handles(ApiKey.DESCRIBE_GROUPS, 0, 5)
 async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
+    with_operations = bool(getattr(request, "include_authorized_operations", False))
     described = []
     for group_id in request.groups:
         not_here = ctx.services.groups.not_here(group_id)
@@ -56,7 +63,8 @@ async def handle_describe_groups(ctx: RequestContext, request: Any) -> Any:
         described.append(ctx.schema.make(
             "DescribedGroup", error_code=ErrorCode.none, group_id=group_id, group_state=d.state.value,
             protocol_type=d.protocol_type, protocol_data=d.protocol, members=members,
-            authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+            authorized_operations=authorized_operations(
+                ctx, ResourceType.GROUP, group_id, requested=with_operations),
         ))
     return ctx.schema.response(throttle_time=0, groups=described)
 

@@ -9,7 +9,14 @@ from grete.cluster.controller import AdminError
 from grete.cluster.image import NO_LEADER
 from grete.cluster.metadata import TopicMetadata
 from grete.cluster.topic_names import topic_name_error
-from grete.handlers.authorization import AclOperation, ResourceType, authorized, cluster_authorized
+from grete.handlers.authorization import (
+    CLUSTER_NAME,
+    AclOperation,
+    ResourceType,
+    authorized,
+    authorized_operations,
+    cluster_authorized,
+)
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
 from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode
@@ -37,7 +44,7 @@ def _partition_response(ctx: RequestContext, topic: TopicMetadata, index: int) -
     )
 
 
-def _topic_response(ctx: RequestContext, topic: TopicMetadata) -> Any:
+def _topic_response(ctx: RequestContext, topic: TopicMetadata, with_operations: bool) -> Any:
     s = ctx.schema
     partitions = [_partition_response(ctx, topic, index) for index in range(topic.partitions)]
     return s.make(
@@ -47,7 +54,9 @@ def _topic_response(ctx: RequestContext, topic: TopicMetadata) -> Any:
         topic_id=topic.topic_id,
         is_internal=topic.internal,
         partitions=partitions,
-        topic_authorized_operations=AUTHORIZED_OPERATIONS_OMITTED,
+        topic_authorized_operations=authorized_operations(
+            ctx, ResourceType.TOPIC, topic.name, requested=with_operations
+        ),
     )
 
 
@@ -59,7 +68,7 @@ def _error_topic(ctx: RequestContext, name: str | None, error: ErrorCode, topic_
     return ctx.schema.make("MetadataResponseTopic", **values)
 
 
-async def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any:
+async def _lookup(ctx: RequestContext, requested: Any, auto_create: bool, with_operations: bool) -> Any:
     services = ctx.services
     name = getattr(requested, "name", None)
     topic_id = getattr(requested, "topic_id", None)
@@ -69,14 +78,14 @@ async def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any
             return _error_topic(ctx, None, ErrorCode.unknown_topic_id, topic_id)
         if not _describable(ctx, topic.name):  # ids are not secret; names are
             return _error_topic(ctx, None, ErrorCode.topic_authorization_failed, topic_id)
-        return _topic_response(ctx, topic)
+        return _topic_response(ctx, topic, with_operations)
     if name is None:
         return _error_topic(ctx, None, ErrorCode.invalid_request)
     if not _describable(ctx, name):  # refused before looking, so as not to tell it exists
         return _error_topic(ctx, name, ErrorCode.topic_authorization_failed)
     topic = services.metadata.topic(name)
     if topic is not None:
-        return _topic_response(ctx, topic)
+        return _topic_response(ctx, topic, with_operations)
     if topic_name_error(name) is not None:
         return _error_topic(ctx, name, ErrorCode.invalid_topic_exception)
     if not (auto_create and services.config.auto_create_topics_enable):
@@ -90,7 +99,7 @@ async def _lookup(ctx: RequestContext, requested: Any, auto_create: bool) -> Any
     except AdminError as exc:
         log.info("auto-creation of %r refused: %s", name, exc)
         return _error_topic(ctx, name, ErrorCode[exc.kind])
-    return _topic_response(ctx, topic)
+    return _topic_response(ctx, topic, with_operations)
 
 
 def _describable(ctx: RequestContext, name: str) -> bool:
@@ -111,17 +120,27 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
         for endpoint in services.live_endpoints(ctx.connection.listener)
     ]
     # v0: an empty list means every topic; v1+: null means every topic.
+    with_operations = bool(getattr(request, "include_topic_authorized_operations", False))
     all_topics = request.topics is None or (ctx.version == 0 and not request.topics)
     if all_topics:
         # Every topic the principal may describe; the others are left out silently.
-        topics = [_topic_response(ctx, t) for t in services.metadata.topics() if _describable(ctx, t.name)]
+        topics = [_topic_response(ctx, t, with_operations)
+                  for t in services.metadata.topics() if _describable(ctx, t.name)]
     else:
         auto_create = getattr(request, "allow_auto_topic_creation", True)
-        topics = [await _lookup(ctx, t, auto_create) for t in request.topics]
+        topics = [await _lookup(ctx, t, auto_create, with_operations) for t in request.topics]
+    # KIP-430: the cluster's bits exist in v8-10 only (v11 moved them to DescribeCluster).
+    cluster_ops: dict[str, int] = {}
+    if 8 <= ctx.version <= 10:
+        cluster_ops["cluster_authorized_operations"] = authorized_operations(
+            ctx, ResourceType.CLUSTER, CLUSTER_NAME,
+            requested=bool(request.include_cluster_authorized_operations),
+        )
     return ctx.schema.response(
         throttle_time=0,
         brokers=brokers,
         cluster_id=services.cluster_id,
         controller_id=services.cluster.controller_id,
         topics=topics,
+        **cluster_ops,
     )

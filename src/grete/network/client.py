@@ -24,6 +24,10 @@ Framing: responses are read with asyncio streams, header then body with
 refuses frames under 10 bytes (the smallest *request*), and a legal response can
 be shorter (a correlation id and an error code). A refused size allocates
 nothing: ``readexactly`` only ever holds bytes that actually arrived.
+
+Security (``ConnectSecurity``): an optional TLS context for the socket and an optional
+authentication step (SASL, see ``grete.security.sasl.client``) that runs on the new
+connection before ``open`` returns it. A connection that fails either is closed.
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ import asyncio
 import collections
 import itertools
 import logging
+import ssl
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +65,21 @@ class BrokerConnectionError(Exception):
 
 class RequestTimeout(BrokerConnectionError):
     """A request was not answered in time; the connection has been closed."""
+
+
+class AuthenticationFailed(BrokerConnectionError):
+    """The peer refused this connection's credentials (TLS or SASL); retrying will not help
+    until the configuration changes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectSecurity:
+    """How to secure a new connection: TLS with ``ssl_context`` (its ``check_hostname``
+    decides whether the peer's certificate must name the host we dialled), then
+    ``authenticate``, awaited once on the open connection (it raises to refuse it)."""
+
+    ssl_context: ssl.SSLContext | None = None
+    authenticate: Callable[[KafkaConnection], Awaitable[None]] | None = None
 
 
 @dataclass(slots=True)
@@ -96,6 +116,9 @@ class KafkaConnection:
         self._in_flight: collections.deque[_InFlight] = collections.deque()
         self._correlation_ids = itertools.count(1)
         self._error: BrokerConnectionError | None = None  # set once, when the connection closes
+        # Monotonic time to replace an authenticated connection before the peer ends its
+        # session (KIP-368); set by the authentication step, None: the session never ends.
+        self.renew_at: float | None = None
         self._read_task = asyncio.get_running_loop().create_task(
             self._read_responses(), name=f"kafka-connection-read {peer}"
         )
@@ -109,23 +132,42 @@ class KafkaConnection:
         client_id: str,
         connect_timeout_s: float,
         max_frame_bytes: int = 100 * 1024 * 1024,
+        security: ConnectSecurity | None = None,
     ) -> KafkaConnection:
-        """Connect to ``host:port``; raises BrokerConnectionError if that fails or times out."""
+        """Connect to ``host:port`` (with TLS and authentication if ``security`` says so);
+        raises BrokerConnectionError if that fails or times out."""
         peer = f"{host}:{port}"
+        context = security.ssl_context if security is not None else None
         try:
             async with asyncio.timeout(connect_timeout_s):
-                reader, writer = await asyncio.open_connection(host, port, limit=_READ_LIMIT)
+                reader, writer = await asyncio.open_connection(
+                    host, port, limit=_READ_LIMIT, ssl=context,
+                    ssl_handshake_timeout=connect_timeout_s if context is not None else None,
+                )
         except TimeoutError:
             raise BrokerConnectionError(
                 f"connect to {peer} timed out after {connect_timeout_s} s"
             ) from None
-        except OSError as exc:
+        except ssl.SSLCertVerificationError as exc:
+            raise AuthenticationFailed(f"TLS to {peer}: {exc.verify_message}") from exc
+        except OSError as exc:  # ssl.SSLError included
             raise BrokerConnectionError(f"connect to {peer} failed: {exc}") from exc
         log.debug("connected to %s as %r", peer, client_id)
-        return cls(reader, writer, peer=peer, client_id=client_id, max_frame_bytes=max_frame_bytes)
+        conn = cls(reader, writer, peer=peer, client_id=client_id, max_frame_bytes=max_frame_bytes)
+        if security is not None and security.authenticate is not None:
+            try:
+                await security.authenticate(conn)
+            except BaseException:
+                await conn.close()
+                raise
+        return conn
 
     def closed(self) -> bool:
         return self._error is not None
+
+    def needs_renewal(self) -> bool:
+        """True once the authenticated session is near its end: open a new connection."""
+        return self.renew_at is not None and asyncio.get_running_loop().time() >= self.renew_at
 
     def build(self, api_key: int, version: int, **fields: Any) -> Any:
         """The request entity of ``api_key`` at ``version``; absent fields get neutral defaults."""

@@ -21,7 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from grete.network.client import BrokerConnectionError, KafkaConnection
+from grete.network.client import (
+    AuthenticationFailed,
+    BrokerConnectionError,
+    ConnectSecurity,
+    KafkaConnection,
+)
 from grete.partition.partition import Partition
 from grete.partition.topic_partition import TopicPartition
 from grete.protocol import ApiKey, ErrorCode
@@ -43,6 +48,7 @@ class FetcherConfig:
     max_bytes: int = 10 * 1024 * 1024  # replica.fetch.response.max.bytes
     partition_max_bytes: int = 1024 * 1024  # replica.fetch.max.bytes
     backoff_ms: int = 1000  # replica.fetch.backoff.ms
+    security: ConnectSecurity | None = None  # TLS / SASL of the inter-broker listener
 
 
 @dataclass(slots=True)
@@ -96,21 +102,33 @@ class ReplicaFetcher:
                 await self._truncate(conn)
                 await self._fetch(conn)
             except (BrokerConnectionError, OSError) as exc:
-                log.info("fetching from broker %d: %s; retrying", self.leader, exc)
-                if self._conn is not None:
-                    await self._conn.close()
-                    self._conn = None
+                # A refused login is a configuration error an operator must see.
+                level = logging.WARNING if isinstance(exc, AuthenticationFailed) else logging.INFO
+                log.log(level, "fetching from broker %d: %s; retrying", self.leader, exc)
+                await self._reset_connection()
+                await asyncio.sleep(backoff)
+            except Exception:  # a bug must not end replication silently (logged with its trace)
+                log.exception("fetching from broker %d failed; retrying", self.leader)
+                await self._reset_connection()
                 await asyncio.sleep(backoff)
 
+    async def _reset_connection(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
     async def _connection(self) -> KafkaConnection:
-        if self._conn is not None and not self._conn.closed():
-            return self._conn
+        if self._conn is not None:
+            if not self._conn.closed() and not self._conn.needs_renewal():
+                return self._conn
+            await self._conn.close()  # closed, or its SASL session is about to end
+            self._conn = None
         endpoint = self._resolve(self.leader)
         if endpoint is None:
             raise BrokerConnectionError(f"broker {self.leader} is not alive")
         self._conn = await KafkaConnection.open(
             endpoint[0], endpoint[1], client_id=f"grete-replica-{self._config.local_id}",
-            connect_timeout_s=CONNECT_TIMEOUT_S,
+            connect_timeout_s=CONNECT_TIMEOUT_S, security=self._config.security,
         )
         return self._conn
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from harness import JavaProgram, compile_java
 from harness.java import JAVA_SOURCE_DIR
 
@@ -166,6 +166,42 @@ def test_kcat_ssl_with_client_certificate(secure: SecureSetup, kcat: str, topic_
     _run([*args, "-P", "-t", topic_name], b"a\nb\n")
     out = _run([*args, "-C", "-t", topic_name, "-o", "beginning", "-c", "2", "-e"])
     assert out.split() == [b"a", b"b"]
+
+
+def _kcat_secure_args(setup: SecureSetup, mode: str) -> tuple[str, dict[str, str]]:
+    """The listener and librdkafka settings for kcat (and confluent-kafka) in ``mode``."""
+    pki = setup.pki
+    conf = {"ssl.ca.location": str(pki.ca)}
+    if mode == "SASL_SSL-SCRAM-SHA-512":
+        conf.update(_sasl("SASL_SSL", "SCRAM-SHA-512", "carol", "carol-secret"))
+        return setup.broker.bootstrap_for("SASL_SSL"), conf
+    conf.update({"security.protocol": "SSL", "ssl.certificate.location": str(pki.client_cert),
+                 "ssl.key.location": str(pki.client_key)})
+    return setup.broker.bootstrap_for("MTLS"), conf
+
+
+def committed_offset(bootstrap: str, conf: dict[str, str], group: str, topic: str) -> int:
+    """The group's committed offset of partition 0, read back by confluent-kafka."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **conf})
+    try:
+        [tp] = consumer.committed([TopicPartition(topic, 0)], timeout=15)
+        return int(tp.offset)
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("mode", ["SASL_SSL-SCRAM-SHA-512", "SSL-client-cert"])
+def test_kcat_group_consumer_commits(secure: SecureSetup, kcat: str, topic_name: str, mode: str) -> None:
+    """kcat produces, then consumes as a balanced group member (-G) with auto commit; the
+    offsets it committed on close are read back through another client."""
+    bootstrap, conf = _kcat_secure_args(secure, mode)
+    args = [kcat, "-b", bootstrap, *(a for k, v in conf.items() for a in ("-X", f"{k}={v}"))]
+    _run([*args, "-P", "-t", topic_name], b"one\ntwo\nthree\n")
+    group = f"{topic_name}-kcat"
+    out = _run([*args, "-X", "enable.auto.commit=true", "-X", "auto.offset.reset=earliest",
+                "-G", group, "-c", "3", topic_name])
+    assert out.split() == [b"one", b"two", b"three"]
+    assert committed_offset(bootstrap, conf, group, topic_name) == 3
 
 
 @pytest.fixture(scope="module")

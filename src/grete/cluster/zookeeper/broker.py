@@ -41,6 +41,7 @@ from grete.cluster.zookeeper.controller import ZkController
 from grete.cluster.zookeeper.view import ZkClusterView
 from grete.cluster.zookeeper.znodes import BrokerRegistration, ClusterId, EndPoint, PartitionState
 from grete.config import BrokerConfig
+from grete.network.client import ConnectSecurity
 from grete.partition.partition import Partition
 from grete.partition.replica_fetcher import FetcherConfig, ReplicaFetcherManager
 from grete.partition.replica_manager import ReplicaManager
@@ -59,6 +60,7 @@ class ZkBroker:
         replicas: ReplicaManager,
         *,
         local_cluster_id: str | None = None,
+        inter_broker_security: ConnectSecurity | None = None,
     ) -> None:
         self.config = config
         self.zk = zk
@@ -78,6 +80,7 @@ class ZkBroker:
                 max_bytes=config.replica_fetch_response_max_bytes,
                 partition_max_bytes=config.replica_fetch_max_bytes,
                 backoff_ms=config.replica_fetch_backoff_ms,
+                security=inter_broker_security,
             ),
             self._endpoint_of,
         )
