@@ -14,19 +14,14 @@ A setting that cannot work raises ValueError at start-up rather than at every fe
 
 from __future__ import annotations
 
-import ssl
-from typing import Any
-
 from grete.config import BrokerConfig
-from grete.config.kafka_type import list_items
 from grete.network.client import ConnectSecurity
 from grete.security.sasl.authenticator import SASL_PROTOCOLS, listener_sasl
 from grete.security.sasl.client import sasl_step
 from grete.security.sasl.jaas import JaasConfig
-from grete.security.tls import _load_inline_chain  # the server's PEM loading, shared
+from grete.security.tls import client_context
 
 TLS_PROTOCOLS = ("SSL", "SASL_SSL")
-_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
 def inter_broker_security(cfg: BrokerConfig) -> ConnectSecurity:
@@ -60,30 +55,3 @@ def jaas_credentials(cfg: BrokerConfig, listener: str, mechanism: str) -> tuple[
         )
     return options["username"], options["password"]
 
-
-def client_context(cfg: BrokerConfig, listener: str) -> ssl.SSLContext:
-    """A TLS client context from the listener's ssl.* settings."""
-
-    def setting(name: str) -> Any:
-        return cfg.listener_setting(listener, name)
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    versions = sorted(_VERSIONS[v] for v in list_items(setting("ssl.enabled.protocols")))
-    context.minimum_version, context.maximum_version = versions[0], versions[-1]
-    context.check_hostname = cfg.ssl_endpoint_identification_algorithm.lower() == "https"
-    trust_file, trust_text = setting("ssl.truststore.location"), setting("ssl.truststore.certificates")
-    if trust_file or trust_text:
-        context.load_verify_locations(cafile=trust_file or None, cadata=trust_text or None)
-    else:
-        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-    password = setting("ssl.key.password") or setting("ssl.keystore.password")
-    location = setting("ssl.keystore.location")
-    chain, key = setting("ssl.keystore.certificate.chain"), setting("ssl.keystore.key")
-    if location:
-        context.load_cert_chain(location, password=password)
-    elif chain and key:
-        _load_inline_chain(context, chain, key, password)
-    ciphers = setting("ssl.cipher.suites")
-    if ciphers:
-        context.set_ciphers(ciphers.replace(",", ":"))
-    return context

@@ -42,32 +42,66 @@ def server_context(cfg: BrokerConfig, listener: str) -> ssl.SSLContext:
         return cfg.listener_setting(listener, name)
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _set_versions(context, setting)
+    _load_keystore(context, setting, required=True)
+    context.verify_mode = _VERIFY[setting("ssl.client.auth")]
+    if not _load_truststore(context, setting) and context.verify_mode != ssl.CERT_NONE:
+        context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+    _set_ciphers(context, setting)
+    return context
+
+
+def client_context(cfg: BrokerConfig, listener: str) -> ssl.SSLContext:
+    """A context to connect to a peer's TLS listener, from that listener's ssl.* settings:
+    the peer must chain to the trust store; this broker presents its key store if it has one
+    (a listener with ssl.client.auth=required needs it); ssl.endpoint.identification.algorithm
+    =https (Kafka's default) also checks the host name."""
+
+    def setting(name: str) -> Any:
+        return cfg.listener_setting(listener, name)
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    _set_versions(context, setting)
+    context.check_hostname = cfg.ssl_endpoint_identification_algorithm.lower() == "https"
+    if not _load_truststore(context, setting):
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    _load_keystore(context, setting, required=False)
+    _set_ciphers(context, setting)
+    return context
+
+
+_Setting = Callable[[str], Any]
+
+
+def _set_versions(context: ssl.SSLContext, setting: _Setting) -> None:
     versions = sorted(_VERSIONS[v] for v in list_items(setting("ssl.enabled.protocols")))
     context.minimum_version, context.maximum_version = versions[0], versions[-1]
+
+
+def _load_keystore(context: ssl.SSLContext, setting: _Setting, *, required: bool) -> None:
+    """ssl.keystore.location, else the inline chain and key; a server must have one."""
     password = setting("ssl.key.password") or setting("ssl.keystore.password")
     location = setting("ssl.keystore.location")
+    chain, key = setting("ssl.keystore.certificate.chain"), setting("ssl.keystore.key")
     if location:
         context.load_cert_chain(location, password=password)
-    else:
-        _load_inline_chain(
-            context,
-            setting("ssl.keystore.certificate.chain"),
-            setting("ssl.keystore.key"),
-            password,
-        )
-    context.verify_mode = _VERIFY[setting("ssl.client.auth")]
-    trust_file, trust_text = (
-        setting("ssl.truststore.location"),
-        setting("ssl.truststore.certificates"),
-    )
-    if trust_file or trust_text:
-        context.load_verify_locations(cafile=trust_file or None, cadata=trust_text or None)
-    elif context.verify_mode != ssl.CERT_NONE:
-        context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+    elif required or (chain and key):
+        _load_inline_chain(context, chain, key, password)
+
+
+def _load_truststore(context: ssl.SSLContext, setting: _Setting) -> bool:
+    """ssl.truststore.location or .certificates; False when neither is set."""
+    trust_file, trust_text = setting("ssl.truststore.location"), setting("ssl.truststore.certificates")
+    if not (trust_file or trust_text):
+        return False
+    context.load_verify_locations(cafile=trust_file or None, cadata=trust_text or None)
+    return True
+
+
+def _set_ciphers(context: ssl.SSLContext, setting: _Setting) -> None:
     ciphers = setting("ssl.cipher.suites")
     if ciphers:
         context.set_ciphers(ciphers.replace(",", ":"))
-    return context
 
 
 def _load_inline_chain(
