@@ -11,8 +11,8 @@ with acks=all, each to a fresh topic read by a consumer in another process
 (latency_consumer.py): produce latency is librdkafka's own (produce() to acknowledgement),
 end-to-end is the consumer's receive time minus the send time stamped in the value.
 
-The cleaner runs on a worker thread of the broker, so the broker's CPU outside its main
-thread (sampled from /proc/PID/task) says how busy it was; the broker log's "cleaned up
+The cleaner runs in a worker process of the broker, so the CPU the broker spends outside
+its main thread, its worker processes included (sampled from /proc), says how busy it was; the broker log's "cleaned up
 to offset" lines say how many passes finished and how many bytes they read.
 """
 
@@ -175,7 +175,7 @@ def _ungate(bootstrap: str) -> None:
 
 
 def _busy_phase(broker: BrokerProcess, label: str, config: CleanerLatencyConfig) -> dict[str, Any]:
-    """Ungate the compacted topic, wait until the cleaner thread uses CPU, then measure."""
+    """Ungate the compacted topic, wait until the cleaner worker uses CPU, then measure."""
     _ungate(broker.bootstrap)
     deadline = time.monotonic() + 30
     before = _worker_cpu(broker.pid)
@@ -312,18 +312,28 @@ class _WorkerSampler:
 
 
 def _worker_cpu(pid: int) -> float:
-    """CPU seconds of every thread of `pid` but the main one (its event loop)."""
+    """CPU seconds of every thread of `pid` but the main one (its event loop), plus those
+    of its child processes (the cleaner's worker)."""
     total = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
-        if task.name == str(pid):
-            continue
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:  # the thread ended meanwhile
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if task.name != str(pid):
+            total += _cpu_ticks(task / "stat")[0]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            ticks, parent = _cpu_ticks(proc / "stat")
+            if parent == pid:
+                total += ticks
     return total / _CLOCK_TICKS
+
+
+def _cpu_ticks(stat_path: Path) -> tuple[int, int]:
+    """(utime + stime, parent pid) from a /proc stat file; zeros if it is gone."""
+    try:
+        stat = stat_path.read_text()
+    except OSError:  # ended meanwhile
+        return 0, 0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12]), int(fields[1])
 
 
 def _log_size(broker: ServerProcess) -> int:

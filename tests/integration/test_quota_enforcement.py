@@ -16,6 +16,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from harness import ServerProcess
 
+from grete.protocol import ApiKey, ErrorCode
+
 from .client_quotas import Entity, alter, client, user
 from .raw_kafka import RawKafka
 
@@ -136,3 +138,45 @@ def test_consumer_byte_rate_throttles_a_fetching_consumer(
     assert [t for t in throttles if t > 0], "the throttled consumer never saw throttle_time_ms"
     assert rate <= 2 * QUOTA, f"consumer achieved {rate:.0f} B/s against a {QUOTA} B/s quota"
     assert consumed < 400 * len(VALUE)  # it did not get everything at once
+
+
+def _raw_fetch(raw: RawKafka, topic: str, offset: int) -> tuple[int, int]:
+    """One Fetch v11 of partition 0 at ``offset`` asking for up to 8 MiB: (records bytes, throttle_time_ms)."""
+    partition = raw.make(ApiKey.FETCH, 11, "FetchPartition", partition=0, fetch_offset=offset,
+                         partition_max_bytes=8 << 20, current_leader_epoch=-1, log_start_offset=-1,
+                         last_fetched_epoch=-1)
+    response = raw.request(
+        ApiKey.FETCH, 11, replica_id=-1, max_wait=0, min_bytes=1, max_bytes=8 << 20, isolation_level=0,
+        session_id=0, session_epoch=-1, rack_id="", forgotten_topics_data=[],
+        topics=[raw.make(ApiKey.FETCH, 11, "FetchTopic", topic=topic, partitions=[partition])],
+    )
+    parts = [p for t in response.responses for p in t.partitions]
+    assert all(p.error_code == ErrorCode.none for p in parts)
+    return sum(len(p.records or b"") for p in parts), int(response.throttle_time.total_seconds() * 1000)
+
+
+def test_a_throttled_fetch_is_answered_empty_and_capped_to_the_quota_window(
+    quota_broker: ServerProcess, topic_name: str
+) -> None:
+    """KIP-219, as Kafka: a consumer already over its consumer_byte_rate gets
+    throttle_time_ms and no records (not counted against it), and one fetch asks for at
+    most what the quota window holds (quota x (quota.window.num - 1) x 1 s = 400 kB).
+    Two connections share the client id, so one is over the quota while the other's
+    channel is muted."""
+    producer = Producer({"bootstrap.servers": quota_broker.bootstrap, "batch.num.messages": 1})
+    for _ in range(200):  # 2 MB into partition 0, a batch per record
+        producer.produce(topic_name, VALUE, partition=0)
+        producer.poll(0)
+    assert producer.flush(15) == 0
+    set_quotas(quota_broker, client("raw-test"), {"consumer_byte_rate": QUOTA})  # RawKafka's client id
+    window_bytes = QUOTA * 2
+    with RawKafka(quota_broker.bootstrap) as a, RawKafka(quota_broker.bootstrap) as b:
+        first, _ = _raw_fetch(a, topic_name, 0)
+        assert window_bytes - 2 * len(VALUE) < first <= window_bytes  # capped to the window
+        second, throttle = _raw_fetch(b, topic_name, 0)  # within the quota until now: served
+        assert second > 0 and throttle > 0
+        empty, throttle = _raw_fetch(a, topic_name, 0)  # over it: nothing, and a throttle
+        assert (empty, throttle > 0) == (0, True)
+        time.sleep(throttle / 1000 + 0.1)
+        again, _ = _raw_fetch(a, topic_name, 0)
+        assert again > 0  # the empty answer was not counted: data flows again after the wait

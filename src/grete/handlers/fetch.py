@@ -196,13 +196,15 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
     fetch_max = ctx.services.config.fetch_max_bytes
     max_bytes = min(max_bytes, fetch_max) if max_bytes > 0 else fetch_max
     replica = replica_id_of(request)
+    max_bytes = min(max_bytes, _quota_window_bytes(ctx, replica))
     denied = _denied(ctx, plan, replica)
     results, total = _read_all(ctx, plan, max_bytes, replica, denied)
     max_wait_ms = to_millis(request.max_wait)
     has_error = any(r.error != ErrorCode.none for r in results) or bool(unknown)
-    if total < request.min_bytes and max_wait_ms > 0 and not has_error and plan.partitions:
+    min_bytes = min(request.min_bytes, max_bytes)
+    if total < min_bytes and max_wait_ms > 0 and not has_error and plan.partitions:
         delayed = DelayedFetch(
-            (tp for tp, _ in plan.partitions), request.min_bytes, total, replica=replica >= 0
+            (tp for tp, _ in plan.partitions), min_bytes, total, replica=replica >= 0
         )
         purgatory = ctx.services.replicas.purgatory
         purgatory.watch(delayed)
@@ -211,15 +213,37 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
         finally:
             purgatory.unwatch(delayed)
         results, total = _read_all(ctx, plan, max_bytes, replica, denied)
-    return _response(ctx, plan, results + unknown, _fetch_throttle(ctx, replica, total))
+    throttle_ms, deliver = _fetch_throttle(ctx, replica, total)
+    if not deliver:  # KIP-219: no records now, the channel muted, then a retry
+        return _response(ctx, plan, [], throttle_ms)
+    return _response(ctx, plan, results + unknown, throttle_ms)
 
 
-def _fetch_throttle(ctx: RequestContext, replica: int, total: int) -> int:
-    """A consumer's consumer_byte_rate throttle for the bytes returned (followers are not
-    client-quota'd); the channel is muted for it once the response is out (KIP-219)."""
+def _fetch_throttle(ctx: RequestContext, replica: int, total: int) -> tuple[int, bool]:
+    """A consumer's consumer_byte_rate throttle for the bytes it would get (followers are
+    not client-quota'd), and whether to send them: (throttle_time_ms, deliver).
+
+    As Kafka, a client already over its quota gets an empty response, and the bytes are
+    not counted. Unlike Kafka, a client within its quota gets its data even when this one
+    response takes it over (then is throttled): otherwise a record batch larger than the
+    quota window would be refused forever and the consumer starve."""
     quotas = ctx.services.client_quotas
     if quotas is None or replica >= 0 or not quotas.fetch.active():
-        return 0
-    throttle_ms = quotas.fetch.record(ctx.connection.principal, ctx.header.client_id, total)
+        return 0, True
+    principal, client_id = ctx.connection.principal, ctx.header.client_id
+    deliver = not quotas.fetch.over_quota(principal, client_id)
+    throttle_ms = quotas.fetch.record(principal, client_id, total)
+    if throttle_ms > 0 and not deliver:
+        quotas.fetch.unrecord(principal, client_id, total)
     ctx.throttle(throttle_ms)
-    return throttle_ms
+    return throttle_ms, deliver or throttle_ms == 0
+
+
+def _quota_window_bytes(ctx: RequestContext, replica: int) -> int:
+    """A consumer with a byte-rate quota fetches at most what its quota window allows
+    (else every fetch would be throttled and answered empty)."""
+    quotas = ctx.services.client_quotas
+    if quotas is None or replica >= 0 or not quotas.fetch.active():
+        return 2**31 - 1
+    bound = quotas.fetch.max_value_in_window(ctx.connection.principal, ctx.header.client_id)
+    return 2**31 - 1 if bound is None else max(int(bound), 1)

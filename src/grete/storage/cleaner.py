@@ -1,25 +1,27 @@
-"""One cleaning of one log, on a worker thread: Kafka's ``Cleaner.doClean``.
+"""One cleaning of one log, in the cleaner's worker process: Kafka's ``Cleaner.doClean``.
 
-The worker reads closed segments through file descriptors of its own, builds the
-offset map of the dirty section, then writes each group of segments into one new
-segment named ``<base>.log.cleaned`` (with its indexes), fsynced. It never touches
-the ``Log``: the swap into the log happens later on the event loop
+The worker opens the closed segments itself, builds the offset map of the dirty
+section, then writes each group of segments into one new segment named
+``<base>.log.cleaned`` (with its indexes), fsynced. It never touches the ``Log``
+(which lives in the broker process): the swap into the log happens later on the event
+loop
 (``Log.replace_segments``), which renames ``.cleaned`` to ``.swap``, the old
 segments to ``.deleted``, then ``.swap`` to the final names. A crash at any point
 recovers to the old or the new segments (``log_loader.remove_stray_files``).
 
 Reads and writes go through a ``Throttler`` (log.cleaner.io.max.bytes.per.second);
-``stop`` aborts the work between two batches.
+``stop`` aborts the work between two batches. ``storage.cleaner_process`` runs this
+in a separate process, so that cleaning never holds the broker's GIL.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from grete.storage.cleaner_core import (
     BatchFilter,
@@ -31,7 +33,15 @@ from grete.storage.cleaner_core import (
 )
 from grete.storage.file_scan import BatchScanner
 from grete.storage.fsutil import fsync_dir
-from grete.storage.segment import CLEANED_SUFFIX, AppendedBatch, LogSegment
+from grete.storage.segment import (
+    CLEANED_SUFFIX,
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    AppendedBatch,
+    LogSegment,
+    segment_path,
+)
 from grete.storage.types import LogConfig
 
 _WRITE_CHUNK = 1024 * 1024
@@ -41,11 +51,18 @@ class CleaningAborted(Exception):
     """The broker is stopping (or the log changed under the cleaner): nothing swapped."""
 
 
+class StopFlag(Protocol):
+    """A threading or multiprocessing Event."""
+
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class Throttler:
     """Keeps the bytes passed to ``maybe_throttle`` at or below ``bytes_per_second`` by
     sleeping (Kafka's Throttler). Thread-safe enough for one worker; ``stop`` cuts sleeps."""
 
-    def __init__(self, bytes_per_second: float, stop: threading.Event) -> None:
+    def __init__(self, bytes_per_second: float, stop: StopFlag) -> None:
         self.bytes_per_second = bytes_per_second
         self._stop = stop
         self._start = time.monotonic()
@@ -67,10 +84,10 @@ class Throttler:
 
 @dataclass(frozen=True, slots=True)
 class SourceSegment:
-    """A closed segment as the worker sees it: its own descriptor, a frozen size."""
+    """A closed segment as the worker sees it: its log file, a frozen size."""
 
     info: SegmentInfo
-    fd: int
+    path: Path  # the .log file
     end_offset: int  # the next segment's base offset
     mtime_ns: int
 
@@ -87,11 +104,20 @@ class CleaningJob:
     dedupe_buffer_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class CleanedGroup:
+    """A cleaned segment written as ``<base_offset>.*.cleaned`` (closed, fsynced), and the
+    base offsets of the segments it replaces."""
+
+    base_offset: int
+    replaces: tuple[int, ...]
+
+
 @dataclass(slots=True)
 class CleaningResult:
-    """Cleaned segments (suffix .cleaned), each with the base offsets it replaces."""
+    """What a cleaning wrote: plain data, so that it crosses a process boundary."""
 
-    groups: list[tuple[LogSegment, tuple[int, ...]]] = field(default_factory=list)
+    groups: list[CleanedGroup] = field(default_factory=list)
     end_offset: int = 0  # the new cleaner checkpoint: first offset not cleaned
     delete_horizon_ms: int | None = None  # earliest horizon of a kept tombstone
     bytes_read: int = 0
@@ -99,10 +125,25 @@ class CleaningResult:
 
 
 def run_cleaning(job: CleaningJob, throttler: Throttler) -> CleaningResult:
-    """Build the offset map, then write the cleaned groups. Raises CleaningAborted;
-    on any error the ``.cleaned`` files written so far are removed."""
+    """Build the offset map, then write the cleaned groups. Raises CleaningAborted (also
+    when a segment was deleted meanwhile); on any error the ``.cleaned`` files written
+    so far are removed."""
+    fds: dict[int, int] = {}
+    try:
+        for source in job.segments:
+            try:
+                fds[source.info.base_offset] = os.open(source.path, os.O_RDONLY)
+            except FileNotFoundError:
+                raise CleaningAborted(f"{source.path.name} was deleted meanwhile") from None
+        return _run(job, fds, throttler)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+
+
+def _run(job: CleaningJob, fds: Mapping[int, int], throttler: Throttler) -> CleaningResult:
     result = CleaningResult()
-    offset_map = _build_offset_map(job, throttler, result)
+    offset_map = _build_offset_map(job, fds, throttler, result)
     result.end_offset = offset_map.latest_offset + 1
     to_clean = [s for s in job.segments if s.info.base_offset < result.end_offset]
     groups = group_segments(
@@ -113,19 +154,28 @@ def run_cleaning(job: CleaningJob, throttler: Throttler) -> CleaningResult:
     )
     by_base = {s.info.base_offset: s for s in to_clean}
     try:
-        for group in groups:
-            sources = [by_base[g.base_offset] for g in group]
-            cleaned = _clean_group(job, sources, offset_map, throttler, result)
-            result.groups.append((cleaned, tuple(s.info.base_offset for s in sources)))
+        for infos in groups:
+            sources = [by_base[info.base_offset] for info in infos]
+            cleaned = _clean_group(job, sources, fds, offset_map, throttler, result)
+            cleaned.close()
+            result.groups.append(CleanedGroup(cleaned.base_offset, tuple(s.info.base_offset for s in sources)))
         fsync_dir(job.dir)
     except BaseException:
-        for cleaned, _ in result.groups:
-            cleaned.delete()
+        for done in result.groups:
+            delete_cleaned(job.dir, done.base_offset)
         raise
     return result
 
 
-def _build_offset_map(job: CleaningJob, throttler: Throttler, result: CleaningResult) -> OffsetMap:
+def delete_cleaned(dir: Path, base_offset: int) -> None:
+    """Remove one cleaned segment's files (a cleaning thrown away)."""
+    for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+        segment_path(dir, base_offset, suffix + CLEANED_SUFFIX).unlink(missing_ok=True)
+
+
+def _build_offset_map(
+    job: CleaningJob, fds: Mapping[int, int], throttler: Throttler, result: CleaningResult
+) -> OffsetMap:
     offset_map = OffsetMap(job.dedupe_buffer_bytes)
     offset_map.latest_offset = job.first_dirty_offset - 1
     for source in job.segments:
@@ -133,7 +183,7 @@ def _build_offset_map(job: CleaningJob, throttler: Throttler, result: CleaningRe
             continue
         if source.info.base_offset >= job.first_uncleanable_offset:
             break
-        for batch in BatchScanner(source.fd, 0, source.info.size, full=True):
+        for batch in BatchScanner(fds[source.info.base_offset], 0, source.info.size, full=True):
             throttler.maybe_throttle(batch.header.size)
             result.bytes_read += batch.header.size
             if batch.header.last_offset < job.first_dirty_offset:
@@ -148,6 +198,7 @@ def _build_offset_map(job: CleaningJob, throttler: Throttler, result: CleaningRe
 def _clean_group(
     job: CleaningJob,
     sources: Sequence[SourceSegment],
+    fds: Mapping[int, int],
     offset_map: OffsetMap,
     throttler: Throttler,
     result: CleaningResult,
@@ -167,7 +218,7 @@ def _clean_group(
         )
         writer = _ChunkWriter(cleaned, job.now_ms, throttler, result)
         for source in sources:
-            for batch in BatchScanner(source.fd, 0, source.info.size, full=True):
+            for batch in BatchScanner(fds[source.info.base_offset], 0, source.info.size, full=True):
                 throttler.maybe_throttle(batch.header.size)
                 result.bytes_read += batch.header.size
                 out = clean_batch(bytes(batch.data), f)

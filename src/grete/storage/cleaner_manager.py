@@ -4,7 +4,8 @@ Kafka's ``LogCleaner`` and ``LogCleanerManager`` for one log directory. Every
 ``log.cleaner.backoff.ms`` (at once again after a cleaning) the cleaner picks the
 compacted log with the highest dirty ratio above its ``min.cleanable.dirty.ratio`` (or
 one past ``max.compaction.lag.ms``, or one whose tombstones' delete horizon has passed),
-cleans it on a worker thread (``storage.cleaner``), then, back on the event loop, swaps
+cleans it in a worker process (``storage.cleaner``, ``storage.cleaner_process``), then,
+back on the event loop, swaps
 the cleaned segments in and writes ``cleaner-offset-checkpoint``: the first offset
 not yet cleaned, per partition. Appends and fetches go on meanwhile; the cleaner only
 reads closed segments, through its own file descriptors.
@@ -16,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +33,13 @@ from grete.storage.cleaner import (
     CleaningJob,
     CleaningResult,
     SourceSegment,
-    Throttler,
-    run_cleaning,
+    delete_cleaned,
 )
 from grete.storage.cleaner_core import CleanableRange, SegmentInfo, cleanable_range
+from grete.storage.cleaner_process import CleanerProcess
 from grete.storage.log import Log
 from grete.storage.log_manager import LogManager
-from grete.storage.segment import LOG_SUFFIX, LogSegment, segment_path
+from grete.storage.segment import CLEANED_SUFFIX, LOG_SUFFIX, LogSegment, segment_path
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class LogCleaner:
     """Cleans compacted logs, one at a time, off the event loop.
 
     ``run`` is the background task; everything but ``storage.cleaner.run_cleaning``
-    runs on the event loop. ``passes`` counts finished cleanings (for tests and logs).
+    (in the worker process) runs on the event loop. ``passes`` counts finished cleanings (for tests and logs).
     """
 
     def __init__(
@@ -81,7 +81,7 @@ class LogCleaner:
         self._path = logs.log_dir / CLEANER_OFFSET_CHECKPOINT
         self._checkpoints: dict[PartitionKey, int] = _read_or_empty(self._path)
         self._horizons: dict[PartitionKey, int] = {}
-        self._stop = threading.Event()
+        self.worker = CleanerProcess(config.io_max_bytes_per_second)
         self._work: asyncio.Future[CleaningResult] | None = None
         self.passes = 0
 
@@ -97,10 +97,11 @@ class LogCleaner:
                 if not cleaned:
                     await asyncio.sleep(self._config.backoff_ms / 1000.0)
         finally:
-            self._stop.set()
+            self.worker.request_stop()
             if self._work is not None and not self._work.done():
                 with contextlib.suppress(BaseException):
                     await self._work
+            await self.worker.close()
 
     async def clean_filthiest(self) -> bool:
         """Clean the log that needs it most, if any; True if one was cleaned."""
@@ -109,17 +110,15 @@ class LogCleaner:
             return False
         (key, lg, _), rng = chosen
         job, sources = self._job(lg, rng)
-        throttler = Throttler(self._config.io_max_bytes_per_second, self._stop)
         generation = lg.generation
-        self._work = asyncio.ensure_future(asyncio.to_thread(run_cleaning, job, throttler))
+        self._work = asyncio.ensure_future(self.worker.clean(job))
         try:
-            result = await self._work
+            result = await asyncio.shield(self._work)
         except CleaningAborted:
             return False
         finally:
-            self._work = None
-            for source in job.segments:
-                os.close(source.fd)
+            if self._work is not None and self._work.done():
+                self._work = None
         self._swap(key, lg, generation, sources, result)
         return True
 
@@ -154,9 +153,7 @@ class LogCleaner:
         sources = []
         for i, segment in enumerate(closed):
             path = segment_path(lg.dir, segment.base_offset, LOG_SUFFIX)
-            sources.append(SourceSegment(
-                _info(segment, lg), os.dup(segment.fd), bases[i + 1], os.stat(path).st_mtime_ns,
-            ))
+            sources.append(SourceSegment(_info(segment, lg), path, bases[i + 1], os.stat(path).st_mtime_ns))
         producers = {
             pid: entry.batches[-1].last_offset
             for pid, entry in lg.producer_state.producers.items()
@@ -182,19 +179,26 @@ class LogCleaner:
         """Put the cleaned segments in (or throw them away if the log changed meanwhile)."""
         still_there = self._logs.get(*key) is lg and lg.generation == generation
         swapped = 0
-        for cleaned, bases in result.groups:
-            if still_there:
-                old = [sources[b] for b in bases]
-                try:
-                    lg.replace_segments(cleaned, old)
-                except ValueError:  # retention or DeleteRecords removed some meanwhile
-                    still_there = False
-                else:
-                    now = self._clock.time_ms()
-                    self._logs.deletions.schedule(old, now + lg.config.file_delete_delay_ms)
-                    swapped += 1
-                    continue
-            cleaned.delete()
+        for group in result.groups:
+            if not still_there:
+                delete_cleaned(lg.dir, group.base_offset)
+                continue
+            cleaned = LogSegment.open(
+                lg.dir, group.base_offset,
+                index_interval_bytes=lg.config.index_interval_bytes,
+                max_index_bytes=lg.config.segment_index_bytes,
+                now_ms=self._clock.time_ms(),
+                file_suffix=CLEANED_SUFFIX,
+            )
+            old = [sources[b] for b in group.replaces]
+            try:
+                lg.replace_segments(cleaned, old)
+            except ValueError:  # retention or DeleteRecords removed some meanwhile
+                still_there = False
+                cleaned.delete()
+                continue
+            self._logs.deletions.schedule(old, self._clock.time_ms() + lg.config.file_delete_delay_ms)
+            swapped += 1
         if not still_there:
             log.info("%s: the log changed while it was cleaned; cleaning again later", lg.dir.name)
             return

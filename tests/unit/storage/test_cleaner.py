@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from grete.storage.cleaner_core import SegmentInfo, cleanable_range
 from grete.storage.cleaner_manager import CleanerConfig, LogCleaner
 from grete.storage.log import Log
 from grete.storage.log_manager import LogManager
-from grete.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, LogSegment
+from grete.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX, LogSegment, segment_path
 from grete.storage.types import LogConfig
 
 from .batches import append
@@ -57,9 +58,21 @@ def fill(log: Log, updates: int, keys: int, codec: Compression = Compression.NON
     log.roll()
 
 
+_cleaners: list[LogCleaner] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_cleaner_processes() -> Iterator[None]:
+    yield
+    import asyncio
+    while _cleaners:
+        asyncio.run(_cleaners.pop().worker.close())
+
+
 def clean(tmp_path: Path, log: Log, clock: ManualClock) -> LogCleaner:
     manager = LogManager(tmp_path, CONFIG, clock, {("t", 0): log}, had_clean_shutdown=False)
     cleaner = LogCleaner(manager, CleanerConfig(), clock, lambda: [(("t", 0), log, log.log_end_offset)])
+    _cleaners.append(cleaner)
     return cleaner
 
 
@@ -155,18 +168,25 @@ def test_dirty_ratio_and_lags(tmp_path: Path) -> None:
     assert hw.first_uncleanable_offset == 10  # the segment holding the HW is not cleaned
 
 
-def _cleaned_files(tmp_path: Path, log: Log, clock: ManualClock) -> tuple[list[LogSegment], list]:
+def _cleaned_files(
+    tmp_path: Path, log: Log, clock: ManualClock
+) -> tuple[list[LogSegment], list[tuple[LogSegment, tuple[int, ...]]]]:
     """Run the worker only: .cleaned files on disk, the log untouched."""
-    import os
     segments = list(log.segments)
     sources = tuple(
-        SourceSegment(SegmentInfo(s.base_offset, s.size, 0, -1, -1), os.dup(s.fd),
-                      segments[i + 1].base_offset, 0)
+        SourceSegment(SegmentInfo(s.base_offset, s.size, 0, -1, -1),
+                      segment_path(log.dir, s.base_offset, ".log"), segments[i + 1].base_offset, 0)
         for i, s in enumerate(segments[:-1])
     )
     job = CleaningJob(log.dir, CONFIG, sources, 0, segments[-1].base_offset, clock.time_ms(), {}, 1 << 20)
     result = run_cleaning(job, Throttler(float("inf"), threading.Event()))
-    return segments, result.groups
+    opened = [
+        (LogSegment.open(log.dir, g.base_offset, index_interval_bytes=CONFIG.index_interval_bytes,
+                         max_index_bytes=CONFIG.segment_index_bytes, now_ms=clock.time_ms(),
+                         file_suffix=CLEANED_SUFFIX), g.replaces)
+        for g in result.groups
+    ]
+    return segments, opened
 
 
 @pytest.mark.parametrize("step", ["cleaned", "half-swap", "swap", "old-deleted", "half-final"])
@@ -211,3 +231,74 @@ def test_crash_recovers_old_or_new_never_a_mix(tmp_path: Path, step: str) -> Non
     assert offsets == sorted(set(offsets))  # no duplicates, increasing
     leftovers = [p.name for p in reopened.dir.iterdir() if p.name.endswith((CLEANED_SUFFIX, SWAP_SUFFIX))]
     assert leftovers == []
+
+
+def test_a_dead_worker_process_costs_one_cleaning_not_the_log(tmp_path: Path) -> None:
+    """The cleaner runs in a process of its own: killing it mid-cleaning leaves the log
+    as it was, no .cleaned file behind, and the next cleaning starts a new worker."""
+    import asyncio
+    import os
+    import signal
+    clock = ManualClock(T0)
+    log = Log.open(tmp_path / "t-0", CONFIG, clock=clock)
+    fill(log, 2000, 20)
+    before = everything(log)
+    manager = LogManager(tmp_path, CONFIG, clock, {("t", 0): log}, had_clean_shutdown=False)
+    slow = LogCleaner(manager, CleanerConfig(io_max_bytes_per_second=20_000), clock,
+                      lambda: [(("t", 0), log, log.log_end_offset)])
+    _cleaners.append(slow)
+
+    async def kill_mid_cleaning() -> bool:
+        cleaning = asyncio.ensure_future(slow.clean_filthiest())
+        for _ in range(200):  # the worker is spawned on the first cleaning
+            await asyncio.sleep(0.05)
+            if slow.worker.pids:
+                break
+        [pid] = slow.worker.pids
+        await asyncio.sleep(0.5)  # reading, throttled: mid-cleaning
+        assert not cleaning.done()
+        os.kill(pid, signal.SIGKILL)
+        return await asyncio.wait_for(cleaning, 30)
+
+    assert asyncio.run(kill_mid_cleaning()) is False
+    assert everything(log) == before
+    assert [p.name for p in log.dir.iterdir() if p.name.endswith(CLEANED_SUFFIX)] == []
+    assert slow.passes == 0
+    fast = clean(tmp_path, log, clock)
+    assert run(fast)
+    assert latest(everything(log)) == latest(before)
+
+
+def test_stopping_aborts_a_cleaning_in_progress_promptly(tmp_path: Path) -> None:
+    import asyncio
+    import time
+    clock = ManualClock(T0)
+    log = Log.open(tmp_path / "t-0", CONFIG, clock=clock)
+    fill(log, 2000, 20)
+    before = everything(log)
+    manager = LogManager(tmp_path, CONFIG, clock, {("t", 0): log}, had_clean_shutdown=False)
+    slow = LogCleaner(manager, CleanerConfig(io_max_bytes_per_second=5_000, backoff_ms=10), clock,
+                      lambda: [(("t", 0), log, log.log_end_offset)])
+    _cleaners.append(slow)
+
+    async def stop_mid_cleaning() -> float:
+        task = asyncio.create_task(slow.run())
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if slow.worker.pids:
+                break
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return time.monotonic() - started
+
+    import contextlib
+    throttled_pass_s = log.size_bytes / 5_000
+    assert throttled_pass_s > 4
+    assert asyncio.run(stop_mid_cleaning()) < throttled_pass_s / 2  # aborted, not finished
+    assert slow.worker.pids == []
+    assert slow.passes == 0
+    assert everything(log) == before
+    assert [p.name for p in log.dir.iterdir() if p.name.endswith(CLEANED_SUFFIX)] == []

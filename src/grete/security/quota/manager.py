@@ -123,6 +123,30 @@ class ClientQuotaManager:
             throttle = min(throttle, self._max_throttle_ms)
         return throttle
 
+    def unrecord(self, principal: str, client_id: str | None, value: float) -> None:
+        """Take back what ``record`` counted (a fetch answered empty because throttled)."""
+        quota = self.quota(user_of(principal), client_id or "")
+        sensor = None if quota is None else self._sensors.get(quota.key)
+        if sensor is not None:
+            sensor.unrecord(value, self._clock.time_ms())
+
+    def over_quota(self, principal: str, client_id: str | None) -> bool:
+        """Whether the connection's rate is above its quota already, without recording."""
+        quota = self.quota(user_of(principal), client_id or "")
+        sensor = None if quota is None else self._sensors.get(quota.key)
+        if quota is None or sensor is None:
+            return False
+        return sensor.rate(self._clock.time_ms()) > quota.bound
+
+    def max_value_in_window(self, principal: str, client_id: str | None) -> float | None:
+        """The most one request may use and still be answered: the quota over all but the
+        current sample (Kafka's getMaxValueInQuotaWindow). A fetch larger than this would
+        be throttled every time, so the fetch handler caps its max_bytes to it."""
+        quota = self.quota(user_of(principal), client_id or "")
+        if quota is None:
+            return None
+        return quota.bound * (self._window.samples - 1) * self._window.sample_ms / 1000.0
+
     def _prune(self, now_ms: int) -> None:
         idle_before = now_ms - self._window.samples * self._window.sample_ms
         for key in [k for k, s in self._sensors.items() if s.last_record_ms < idle_before]:
