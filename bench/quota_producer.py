@@ -2,8 +2,9 @@
 
 Its own process, so that a throttled producer blocking on its full queue cannot slow the
 other one down on the client side: only the broker decides their shares. Prints "ready"
-once connected, starts on a "go" line on stdin, produces for `seconds`, then prints one
-JSON line: bytes acknowledged within the time, per second too, and the throttle reports.
+once connected, starts on a "go" line on stdin, produces for `seconds` (at full speed, or
+paced at `--rate-mb` MB/s: what it *tries* to send), then prints one JSON line: bytes
+acknowledged within the time, per second too, and the throttle reports.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> int:
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--rate-mb", type=float, default=0.0, help="pace sends at this MB/s (0: full speed)")
     args = parser.parse_args()
 
     start = time.monotonic()
@@ -62,16 +64,23 @@ def main() -> int:
     value = os.urandom(args.size)
     start = time.monotonic()
     deadline = start + args.seconds
-    while time.monotonic() < deadline:
+    offered = 0
+    while (now := time.monotonic()) < deadline:
+        if args.rate_mb > 0 and offered > args.rate_mb * 1e6 * (now - start):
+            producer.poll(0.001)  # ahead of the pace
+            continue
         try:
             producer.produce(args.topic, value)
+            offered += len(value)
         except BufferError:  # queue full (throttled, or the broker is the limit)
             producer.poll(0.005)
         producer.poll(0)
     producer.purge()  # unacknowledged at the deadline: not counted, not waited for
     producer.flush(10)
     producer.poll(1.1)  # one more statistics report, taken after the deadline
-    print(json.dumps(_report(args.seconds, per_second, throttles, errors, stats)))
+    report = _report(args.seconds, per_second, throttles, errors, stats)
+    report["offered_mb_per_second"] = round(offered / args.seconds / 1e6, 2)
+    print(json.dumps(report))
     return 0
 
 

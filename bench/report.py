@@ -100,14 +100,16 @@ def cleaner_rows(config: Any) -> list[Row]:
 
 
 def quota_rows(config: Any) -> list[Row]:
-    """Issue 6: a capped and an uncapped producer at full speed."""
+    """Issue 6: a capped producer trying 20 MB/s and an uncapped one at full speed."""
     label = (
-        f"Quota {config.quota_mb:g} MB/s on client-id capped, with an uncapped producer, "
-        f"{config.quota_seconds:g} s × 10 KiB"
+        f"Quota {config.quota_mb:g} MB/s on client-id capped (offering 20 MB/s), with an "
+        f"uncapped producer, {config.quota_seconds:g} s × 10 KiB"
     )
     fields = [
-        ("capped MB/s", "capped_mb_per_second", 2),
-        ("capped / quota", "capped_quota_ratio", 2),
+        ("capped MB/s, whole run", "capped_mb_per_second", 2),
+        ("capped / quota, whole run", "capped_quota_ratio", 2),
+        ("capped MB/s, steady (from 12 s)", "capped_steady_mb_per_second", 3),
+        ("capped / quota, steady", "capped_steady_quota_ratio", 3),
         ("uncapped MB/s, alone", "uncapped_alone_mb_per_second", 1),
         ("uncapped MB/s, together", "uncapped_together_mb_per_second", 1),
         ("uncapped together / alone", "uncapped_together_over_alone", 2),

@@ -212,8 +212,8 @@ def main(
     ] = 0.0,
     quota_mb: Annotated[
         float, typer.Option(help="Quota workload: producer_byte_rate of the capped client, MB/s.")
-    ] = 5.0,
-    quota_seconds: Annotated[float, typer.Option(help="Quota workload: duration, s.")] = 10.0,
+    ] = 1.0,
+    quota_seconds: Annotated[float, typer.Option(help="Quota workload: duration, s.")] = 40.0,
     results_dir: Annotated[
         Path | None, typer.Option(help="Where the JSON and logs go (default: bench/results).")
     ] = None,

@@ -226,8 +226,9 @@ class Broker:
         if self._zk_broker is not None:
             await self._zk_broker.controlled_shutdown_if_enabled()
         services.replicas.purgatory.shutdown()
+        services.replicas.release_waiters()
         services.groups.shutdown()
-        await server.shutdown()
+        await server.shutdown(timeout_s=SHUTDOWN_DRAIN_S)
         await services.quotas.stop()
         if services.acls is not None:
             await services.acls.stop()
@@ -440,6 +441,9 @@ async def _serve(config: BrokerConfig) -> int:
 
 
 SLOW_SHUTDOWN_S = 10.0
+# In-flight requests get this long to finish once parked fetches and acks=all produces
+# were answered (what remains: admin requests waiting for ZooKeeper, a group rebalance).
+SHUTDOWN_DRAIN_S = 10.0
 
 
 async def _report_slow_shutdown(after_s: float) -> None:

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 from harness import GreteCluster
 from integration.client_quotas import (
     EXACT,
@@ -24,6 +26,8 @@ from integration.client_quotas import (
     user_client,
 )
 from integration.raw_kafka import RawKafka
+
+from .scenarios import create_replicated_topic
 
 pytestmark = pytest.mark.cluster
 
@@ -113,3 +117,48 @@ def test_quotas_altered_through_one_broker_reach_every_broker_through_zookeeper(
     del quotas[user_client("alice@example.com", "app")]
     wait_for_every_broker(cluster, lambda found: found == quotas, "the removal")
     assert observer.exists("/config/users/alice%40example.com") is None
+
+    # Enforced by every broker: a quota set through broker 0 throttles a producer on the
+    # leaders of all three partitions (a quota is per broker, as Kafka's).
+    # (Without the <default> user quota, which would come first, KIP-55, and catch all.)
+    with RawKafka(cluster.broker(0).bootstrap) as raw:
+        altered = alter(raw, [(client("capped"), {"producer_byte_rate": 10_000.0}),
+                              (user(None), {"producer_byte_rate": None})])
+        assert [r[:2] for r in altered] == [(NONE, None)] * 2
+    quotas[client("capped")] = {"producer_byte_rate": 10_000.0}
+    del quotas[user(None)]
+    wait_for_every_broker(cluster, lambda found: found == quotas, "the producer quota")
+    assert throttling_brokers(cluster, "quota-topic", "capped") == set(cluster.broker_ids)
+    assert throttling_brokers(cluster, "quota-topic", "free") == set()
+
+
+def throttling_brokers(cluster: GreteCluster, topic: str, client_id: str) -> set[int]:
+    """Brokers that answered ``client_id``'s Produce with throttle_time_ms > 0 while it sent
+    10 KB records round-robin to the topic's three partitions (leaders on each broker):
+    until all three did, 3 MB, or 30 s."""
+    create = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    if topic not in create.list_topics(timeout=10).topics:
+        create_replicated_topic(cluster, topic)
+    leaders = {p.leader for p in create.list_topics(topic, timeout=10).topics[topic].partitions.values()}
+    assert leaders == set(cluster.broker_ids)
+    throttled: set[int] = set()
+    producer = Producer({
+        "bootstrap.servers": cluster.bootstrap,
+        "client.id": client_id,
+        "linger.ms": 5,
+        "throttle_cb": lambda e: throttled.add(e.broker_id) if e.throttle_time > 0 else None,
+    })
+    deadline = time.monotonic() + 30
+    sent = 0
+    while throttled != leaders and time.monotonic() < deadline and sent < 300:
+        try:
+            producer.produce(topic, b"x" * 10_000, partition=sent % 3)
+            sent += 1
+        except BufferError:
+            pass
+        producer.poll(0.01)
+    producer.poll(1.0)
+    producer.purge()
+    producer.flush(0)
+    assert sent > 0
+    return throttled

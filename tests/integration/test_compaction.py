@@ -104,7 +104,7 @@ def updates(count: int, keys: int) -> list[tuple[bytes, bytes | None]]:
     return [(f"key-{i % keys:04d}".encode(), f"value-{i:06d}".encode()) for i in range(count)]
 
 
-@pytest.mark.parametrize("compression", ["none", "lz4", "zstd"])
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
 def test_compaction_keeps_the_latest_value_of_every_key(
     broker_factory, topic_name: str, compression: str  # type: ignore[no-untyped-def]
 ) -> None:

@@ -92,6 +92,36 @@ def test_a_removed_quota_stops_throttling(quota_broker: ServerProcess, topic_nam
     assert rate > 2 * QUOTA
 
 
+def test_request_percentage_throttles_a_busy_client_by_at_most_one_sample(
+    quota_broker: ServerProcess, topic_name: str
+) -> None:
+    """KIP-124: request_percentage counts the time the broker's handlers run for a client.
+    At 0.01 % (0.1 ms of handler time a second) a producer sending a request per record is
+    soon over it; its throttle is capped at one sample (quota.window.size.seconds: 1 s
+    here), as Kafka caps it, and another client is not throttled."""
+    set_quotas(quota_broker, client("busy"), {"request_percentage": 0.01})
+    throttles: list[float] = []
+    producer = Producer({
+        "bootstrap.servers": quota_broker.bootstrap,
+        "client.id": "busy",
+        "linger.ms": 0,
+        "max.in.flight": 1,
+        "throttle_cb": lambda event: throttles.append(event.throttle_time),
+    })
+    deadline = time.monotonic() + 10
+    sent = 0
+    while not [t for t in throttles if t > 0] and time.monotonic() < deadline and sent < 5000:
+        producer.produce(topic_name, b"r")
+        sent += 1
+        producer.poll(0.005)
+    producer.flush(10)
+    positive = [t for t in throttles if t > 0]
+    assert positive, f"no throttle_time_ms after {sent} requests"
+    assert max(positive) <= 1.0  # seconds: at most one sample
+    _, other = produce_for(quota_broker, topic_name, "calm", 1.0)
+    assert other == []
+
+
 def test_default_user_quota_applies_to_anonymous(quota_broker: ServerProcess, topic_name: str) -> None:
     set_quotas(quota_broker, user(None), {"producer_byte_rate": QUOTA})
     rate, throttles = produce_for(quota_broker, topic_name, "any-client", 5.0)

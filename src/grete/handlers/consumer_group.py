@@ -10,7 +10,7 @@ from typing import Any
 
 from grete.coordinator.group.classic_types import GroupError
 from grete.coordinator.group.consumer_types import HeartbeatRequest, TopicAssignment
-from grete.handlers.authorization import AclOperation, ResourceType, authorized
+from grete.handlers.authorization import AclOperation, ResourceType, authorized, authorized_operations
 from grete.handlers.context import RequestContext
 from grete.handlers.groups import error_code
 from grete.handlers.registry import handles
@@ -120,5 +120,7 @@ async def handle_consumer_group_describe(ctx: RequestContext, request: Any) -> A
         described.append(s.make("DescribedGroup", error_code=ErrorCode.none, error_message=None,
                                 group_id=group_id, group_state=d.state.value, group_epoch=d.group_epoch,
                                 assignment_epoch=d.assignment_epoch, assignor_name=d.assignor_name,
-                                members=members, authorized_operations=AUTHORIZED_OPERATIONS_OMITTED))
+                                members=members, authorized_operations=authorized_operations(
+                                    ctx, ResourceType.GROUP, group_id,
+                                    requested=bool(request.include_authorized_operations))))
     return s.response(throttle_time=0, groups=described)

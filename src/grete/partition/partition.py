@@ -267,6 +267,12 @@ class Partition:
             if offset <= self._hw and not future.done():
                 future.set_result(None)
 
+    def release_waiters(self) -> None:
+        """Shutting down: acks=all produces waiting for the ISR are answered at once with
+        NOT_LEADER_OR_FOLLOWER (the client retries, on the next leader), rather than
+        holding the drain until they time out. Nothing waiting was acknowledged."""
+        self._fail_waiters()
+
     def _fail_waiters(self) -> None:
         for _, future in self._hw_waiters:
             if not future.done():

@@ -218,6 +218,11 @@ class ReplicaManager:
     def flush_dirty(self) -> None:
         self.logs.flush_dirty()
 
+    def release_waiters(self) -> None:
+        """Answer every acks=all produce still waiting (see ``Partition.release_waiters``)."""
+        for partition in self._partitions.values():
+            partition.release_waiters()
+
     def shutdown(self) -> None:
         self.checkpoint_high_watermarks()
         self.logs.shutdown()

@@ -291,6 +291,17 @@ def test_authorized_operations_without_an_authorizer_are_all_supported(shared_br
         groups = raw.request(ApiKey.DESCRIBE_GROUPS, 5, groups=[f"{topic_name}-none"],
                              include_authorized_operations=True)
         assert [g.authorized_operations for g in groups.groups] == [bits(ALL_GROUP_OPS)]
+        # A KIP-848 consumer group (joined by one raw heartbeat) and ConsumerGroupDescribe.
+        group = f"{topic_name}-848"
+        joined = raw.request(ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, group_id=group, member_id="",
+                             member_epoch=0, instance_id=None, rack_id=None, rebalance_timeout=30_000,
+                             subscribed_topic_names=[topic_name], server_assignor=None, topic_partitions=[])
+        assert joined.error_code == ErrorCode.none
+        for asked in (True, False):
+            described = raw.request(ApiKey.CONSUMER_GROUP_DESCRIBE, 0, group_ids=[group],
+                                    include_authorized_operations=asked)
+            assert [(g.error_code, g.authorized_operations) for g in described.groups] == [
+                (ErrorCode.none, bits(ALL_GROUP_OPS) if asked else INT32_MIN)]
 
 
 # -- raw connections as a SCRAM user -----------------------------------------------------
