@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -223,17 +224,18 @@ class Broker:
             return
         server, services = self._server, self._services
         self._server = None
-        if self._zk_broker is not None:
-            await self._zk_broker.controlled_shutdown_if_enabled()
+        zk_broker = self._zk_broker
+        if zk_broker is not None:
+            await _bounded("controlled shutdown", zk_broker.controlled_shutdown_if_enabled(), 20.0)
         services.replicas.purgatory.shutdown()
         services.replicas.release_waiters()
         services.groups.shutdown()
         await server.shutdown(timeout_s=SHUTDOWN_DRAIN_S)
-        await services.quotas.stop()
+        await _bounded("client quota store", services.quotas.stop(), 5.0)
         if services.acls is not None:
-            await services.acls.stop()
-        if self._zk_broker is not None:
-            await self._zk_broker.stop()
+            await _bounded("ACL store", services.acls.stop(), 5.0)
+        if zk_broker is not None:
+            await _bounded("cluster membership", zk_broker.stop(), 10.0)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -441,6 +443,17 @@ async def _serve(config: BrokerConfig) -> int:
 
 
 SLOW_SHUTDOWN_S = 10.0
+
+
+async def _bounded(step: str, work: Awaitable[None], timeout_s: float) -> None:
+    """One step of a graceful stop, given at most ``timeout_s``: a step that hangs (a peer
+    or ZooKeeper that stopped answering) is logged and left behind, so the broker still
+    flushes, checkpoints and exits rather than being killed with its files unsynced."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await work
+    except TimeoutError:
+        log.warning("shutdown: %s did not finish within %.0f s; going on without it", step, timeout_s)
 # In-flight requests get this long to finish once parked fetches and acks=all produces
 # were answered (what remains: admin requests waiting for ZooKeeper, a group rebalance).
 SHUTDOWN_DRAIN_S = 10.0
@@ -454,9 +467,22 @@ async def _report_slow_shutdown(after_s: float) -> None:
     pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
     log.warning("still shutting down after %.0f s; %d tasks pending:", after_s, len(pending))
     for task in pending:
-        frames = task.get_stack(limit=8)
-        where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
-        log.warning("  %s: %s", task.get_name(), where or "(not started)")
+        log.warning("  %s: %s", task.get_name(), _awaiting(task) or "(not started)")
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """Where a task waits, innermost last: its coroutine's chain of awaits (a task's own
+    stack shows only the outermost frame of a suspended coroutine)."""
+    frames: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(frames) < 16:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            frames.append(type(awaited).__name__)
+            break
+        frames.append(f"{frame.f_code.co_qualname}:{frame.f_lineno}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return " -> ".join(frames)
 
 
 def run(config: BrokerConfig) -> int:

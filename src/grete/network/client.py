@@ -40,7 +40,6 @@ import ssl
 import struct
 import sys
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +56,7 @@ _CORRELATION_BYTES = 4
 _API_VERSIONS_V = 3
 _READ_LIMIT = 1024 * 1024  # StreamReader pauses the socket past twice this with no reader waiting
 _MAX_CORRELATION_ID = 2**31 - 1
+_CLOSE_TIMEOUT_S = 2.0
 
 
 class BrokerConnectionError(Exception):
@@ -260,8 +260,15 @@ class KafkaConnection:
     async def _close(self, error: BrokerConnectionError) -> None:
         self._shutdown(error)
         await asyncio.wait([self._read_task])
-        with suppress(OSError):
-            await self._writer.wait_closed()
+        try:
+            # A peer that stopped reading (a draining broker) could hold our unsent bytes,
+            # and with them this close, for ever.
+            async with asyncio.timeout(_CLOSE_TIMEOUT_S):
+                await self._writer.wait_closed()
+        except TimeoutError:
+            self._writer.transport.abort()
+        except OSError:
+            pass
 
     def _shutdown(self, error: BrokerConnectionError) -> None:
         """Mark the connection closed with ``error``, fail in-flight requests, drop the socket."""
