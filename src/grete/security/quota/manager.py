@@ -28,7 +28,7 @@ from grete.security.quota.entity import (
     QuotaEntity,
 )
 from grete.security.quota.precedence import find_quota
-from grete.security.quota.sensor import QuotaWindow, SampledRate, throttle_time_ms
+from grete.security.quota.sensor import QuotaWindow, SampledRate
 
 MetricKey = tuple[str, str]  # (user, client id); "" where the quota's entity has no part
 SENSORS_BEFORE_PRUNE = 4096  # idle sensors are dropped once this many exist
@@ -117,8 +117,7 @@ class ClientQuotaManager:
                 self._prune(now_ms)
             sensor = self._sensors[quota.key] = SampledRate(self._window, now_ms)
         sensor.record(value, now_ms)
-        observed = sensor.rate(now_ms)
-        throttle = throttle_time_ms(observed, quota.bound, sensor.window_ms(now_ms))
+        throttle = sensor.throttle_ms(quota.bound, now_ms)
         if self._max_throttle_ms is not None:
             throttle = min(throttle, self._max_throttle_ms)
         return throttle
