@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka.admin import AdminClient
 from harness import ServerProcess
 from integration.client_quotas import alter, client
 from integration.raw_kafka import RawKafka
@@ -45,7 +47,6 @@ class QuotaConfig:
 def quota_fairness(broker: ServerProcess, config: QuotaConfig) -> dict[str, Any]:
     if ALTER_CLIENT_QUOTAS not in broker.api_ranges:
         return {"supported": False, "note": "AlterClientQuotas is not in its ApiVersions"}
-    create_topic(broker.bootstrap, TOPIC)
     before = _run(broker.bootstrap, ["uncapped"], config)["uncapped"]
     entity = client("capped")
     with RawKafka(broker.bootstrap) as raw:
@@ -80,6 +81,18 @@ def quota_fairness(broker: ServerProcess, config: QuotaConfig) -> dict[str, Any]
 
 
 def _run(bootstrap: str, client_ids: list[str], config: QuotaConfig) -> dict[str, Any]:
+    """One run on a fresh topic, deleted afterwards: a full-speed producer writes about
+    10 GB a minute, which three runs must not leave on the disk."""
+    create_topic(bootstrap, TOPIC)
+    try:
+        return _run_producers(bootstrap, client_ids, config)
+    finally:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.delete_topics([TOPIC], operation_timeout=30)[TOPIC].result(timeout=60)
+        time.sleep(2)  # until the name is free again (the files go in the background)
+
+
+def _run_producers(bootstrap: str, client_ids: list[str], config: QuotaConfig) -> dict[str, Any]:
     """Start one producer process per client id, let them go at once, collect reports."""
     processes = {client_id: _start(bootstrap, client_id, config) for client_id in client_ids}
     try:

@@ -14,7 +14,6 @@ from harness import ServerProcess
 
 from .test_cli import Cli, assert_one_line_error
 
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture

@@ -19,7 +19,13 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from grete.cli.client import DEFAULT_BOOTSTRAP, REQUEST_TIMEOUT_S, BootstrapOption, Connection
+from grete.cli.client import (
+    DEFAULT_BOOTSTRAP,
+    REQUEST_TIMEOUT_S,
+    BootstrapOption,
+    CommandConfigOption,
+    Connection,
+)
 from grete.cli.output import FormatOption, OutputFormat, print_json, print_table, status
 
 app = typer.Typer(help="Add, list and remove access rights (ACLs).", no_args_is_help=True)
@@ -122,6 +128,7 @@ def add(
     pattern: PatternOption = PatternType.literal,
     host: HostOption = "*",
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Grant (--allow-principal) or forbid (--deny-principal) operations on a resource."""
     if pattern not in (PatternType.literal, PatternType.prefixed):
@@ -146,13 +153,13 @@ def add(
         for principal in principals
         for op in operation
     ]
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     futures = connection.admin().create_acls(bindings, request_timeout=REQUEST_TIMEOUT_S)
     failed = 0
     for binding, future in futures.items():
         row = AclRow.of(binding)
         try:
-            future.result(REQUEST_TIMEOUT_S)
+            connection.result(future)
         except Exception as exc:  # noqa: BLE001 - confluent-kafka raises KafkaException; timeouts too
             failed += 1
             status(str(connection.failure(exc, f"add ACL {row.principal} {row.operation}")))
@@ -177,15 +184,16 @@ def list_acls(
     ] = None,
     output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """List ACLs, all of them or those of one resource (with --resource-pattern-type match:
     every ACL that applies to it, wildcard and prefixes included)."""
     restype, name = _resource(topic, group, cluster, transactional_id, required=False)
     wanted = _filter(restype, name, pattern.client(), principal, AclOperation.ANY)
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     try:
         found = connection.admin().describe_acls(wanted, request_timeout=REQUEST_TIMEOUT_S)
-        bindings = found.result(REQUEST_TIMEOUT_S)
+        bindings = connection.result(found)
     except Exception as exc:
         raise connection.failure(exc, "list ACLs") from exc
     rows = sorted(AclRow.of(b) for b in bindings) if bindings else []
@@ -210,6 +218,7 @@ def remove(
         typer.Option("--operation", case_sensitive=False, help="Only this operation."),
     ] = None,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Remove the ACLs of a resource (all, or only a principal's, or only an operation's)."""
     restype, name = _resource(topic, group, cluster, transactional_id)
@@ -217,10 +226,10 @@ def remove(
         restype, name, pattern.client(), principal,
         AclOperation.ANY if operation is None else operation.client(),
     )  # fmt: skip
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     try:
         futures = connection.admin().delete_acls([wanted], request_timeout=REQUEST_TIMEOUT_S)
-        removed = next(iter(futures.values())).result(REQUEST_TIMEOUT_S)
+        removed = connection.result(next(iter(futures.values())))
     except Exception as exc:
         raise connection.failure(exc, "remove ACLs") from exc
     status(f"removed {len(removed)} ACL{'' if len(removed) == 1 else 's'}")

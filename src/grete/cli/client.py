@@ -1,14 +1,17 @@
 """Building confluent-kafka clients for the CLI, and turning their errors into one-line messages."""
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from grete.cli.command_config import CommandConfigError, load_settings
 from grete.cli.errors import EXIT_USAGE, CliError
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -38,6 +41,20 @@ PropertyOption = Annotated[
         help="Extra librdkafka client setting (repeatable), e.g. -X debug=protocol.",
     ),
 ]
+
+CommandConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--command-config",
+        metavar="FILE",
+        help="Java properties file of Kafka client settings (security.protocol, sasl.jaas.config,"
+        " ssl.truststore.location...), as Kafka's tools take it.",
+    ),
+]
+
+# Errors that retrying will not cure: the broker refused our credentials or our TLS setup.
+_REFUSED = {KafkaError._AUTHENTICATION, KafkaError._SSL}
+_WAIT_SLICE_S = 0.2
 
 _UNREACHABLE = {
     KafkaError._TRANSPORT,
@@ -74,23 +91,39 @@ def error_of(exc: BaseException) -> KafkaError | None:
     return None
 
 
+def load_command_config(path: Path | None) -> dict[str, str]:
+    """The librdkafka settings of a --command-config file ({} without one); a usage error
+    if the file cannot be read or used."""
+    if path is None:
+        return {}
+    try:
+        return load_settings(path)
+    except CommandConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--command-config") from exc
+
+
 @dataclass
 class Connection:
-    """Where the CLI's clients connect, plus the last connection-level error librdkafka
-    reported (used to explain timeouts). Not thread-safe; the CLI is single-threaded."""
+    """Where the CLI's clients connect and how (`settings`: the librdkafka settings of
+    --command-config), plus the last connection-level error librdkafka reported (used to
+    explain timeouts). Not thread-safe; the CLI is single-threaded."""
 
     bootstrap: str
+    command_config: Path | None = None
+    settings: dict[str, str] = field(init=False)
     last_error: KafkaError | None = field(default=None, init=False)
     _admin: AdminClient | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        self.settings = load_command_config(self.command_config)
+
     def config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Base librdkafka settings; its own log lines are silenced (errors come via error_cb)."""
-        config: dict[str, Any] = {
-            "bootstrap.servers": self.bootstrap,
-            "client.id": "grete-cli",
-            "log_level": 0,
-            "error_cb": self._on_error,
-        }
+        """librdkafka settings, highest first: `overrides` (a command's options, then -X),
+        --bootstrap-server, the --command-config file, the CLI's defaults. librdkafka's own
+        log lines are silenced (errors come via error_cb)."""
+        config: dict[str, Any] = {"client.id": "grete-cli", "log_level": 0}
+        config.update(self.settings)
+        config.update({"bootstrap.servers": self.bootstrap, "error_cb": self._on_error})
         config.update(overrides or {})
         return config
 
@@ -110,8 +143,32 @@ class Connection:
         config = self.config(overrides)
         return _construct(lambda: Consumer(config), "consumer")
 
+    def result(self, future: "Future[V]", timeout: float = REQUEST_TIMEOUT_S) -> V:
+        """An admin future's result within `timeout`. Fails at once, with librdkafka's error,
+        once the broker has refused our credentials or TLS settings: librdkafka would only
+        retry them until the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return future.result(timeout=max(0.0, min(_WAIT_SLICE_S, left)))
+            except TimeoutError:
+                self.serve_callbacks()
+                if self.last_error is not None and self.last_error.code() in _REFUSED:
+                    raise KafkaException(self.last_error) from None
+                if left <= 0:
+                    raise
+
+    def serve_callbacks(self) -> None:
+        """Let the admin client report pending errors (error_cb runs only when polled)."""
+        if self._admin is not None:
+            self._admin.poll(0)
+
     def describe(self, error: KafkaError, action: str) -> str:
         """One line for `error`, raised while doing `action` (e.g. "create topic t")."""
+        self.serve_callbacks()
+        if error.code() in _REFUSED:
+            return f"{action}: {error.str()}"
         if error.code() in _UNREACHABLE:
             cause = self.last_error.str() if self.last_error is not None else error.str()
             return f"{action}: broker at {self.bootstrap} did not answer ({cause})"
@@ -120,24 +177,33 @@ class Connection:
     def failure(self, exc: BaseException, action: str) -> CliError:
         """A CliError describing `exc` raised while doing `action`."""
         error = error_of(exc)
+        if error is None and isinstance(exc, TimeoutError):  # a future not done in time
+            error = KafkaError(KafkaError._TIMED_OUT)
         if error is None:
             return CliError(f"{action}: {exc}")
         return CliError(self.describe(error, action))
 
     def _on_error(self, error: KafkaError) -> None:
-        self.last_error = error
+        # "all brokers are down" follows the error that says why; keep that one.
+        if error.code() != KafkaError._ALL_BROKERS_DOWN or self.last_error is None:
+            self.last_error = error
 
 
 def wait_all(
     futures: Mapping[K, "Future[V]"],
     timeout: float = REQUEST_TIMEOUT_S,
+    connection: Connection | None = None,
 ) -> tuple[dict[K, V], dict[K, BaseException]]:
-    """Resolve admin futures, splitting results from failures (keyed as the input)."""
+    """Resolve admin futures, splitting results from failures (keyed as the input); with
+    `connection`, a refused login fails them at once (see Connection.result)."""
     results: dict[K, V] = {}
     failures: dict[K, BaseException] = {}
     for key, future in futures.items():
         try:
-            results[key] = future.result(timeout=timeout)
+            if connection is not None:
+                results[key] = connection.result(future, timeout)
+            else:
+                results[key] = future.result(timeout=timeout)
         except Exception as exc:  # confluent-kafka raises KafkaException; timeouts too
             failures[key] = exc
     return results, failures

@@ -25,6 +25,7 @@ from grete.cli.client import (
     DEFAULT_BOOTSTRAP,
     REQUEST_TIMEOUT_S,
     BootstrapOption,
+    CommandConfigOption,
     Connection,
     PropertyOption,
     parse_key_values,
@@ -198,6 +199,7 @@ def consume(
     record_format: Annotated[str, typer.Option("--format", "-f", help=FORMAT_HELP)] = "%s\\n",
     properties: PropertyOption = None,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Print the records of a topic.
 
@@ -221,7 +223,7 @@ def consume(
         "enable.partition.eof": exit_at_end,
     }
     config.update(parse_key_values(properties, "--property"))
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     consumer = connection.consumer(config)
     rules = StopRules(max_messages, timeout, exit_at_end)
     loop = ConsumeLoop(consumer, formatter, sys.stdout.buffer, rules)

@@ -13,6 +13,7 @@ from grete.cli.client import (
     DEFAULT_BOOTSTRAP,
     REQUEST_TIMEOUT_S,
     BootstrapOption,
+    CommandConfigOption,
     Connection,
     wait_all,
 )
@@ -54,14 +55,15 @@ def list_groups(
     ] = None,
     output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """List consumer groups with their state and type."""
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     options: dict[str, Any] = {"request_timeout": REQUEST_TIMEOUT_S}
     if states:
         options["states"] = {state.client_state() for state in states}
     try:
-        listed = connection.admin().list_consumer_groups(**options).result(REQUEST_TIMEOUT_S)
+        listed = connection.result(connection.admin().list_consumer_groups(**options))
     except Exception as exc:
         raise connection.failure(exc, "list groups") from exc
     for error in listed.errors:
@@ -91,13 +93,14 @@ def describe(
     group: GroupArgument,
     output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Show a group's state, members and, per partition, committed offset and lag.
 
     LAG SECONDS is the age of the record at the committed offset (the next one the group
     will consume): 0 when caught up, '-' when unknown.
     """
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     admin = connection.admin()
     description = describe_group(connection, admin, group)
     if GroupState.of(description.state) is GroupState.Dead:
@@ -245,6 +248,7 @@ def reset_offsets(
     ] = False,
     output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Plan, and with --execute commit, new offsets for a group with no active members.
 
@@ -252,7 +256,7 @@ def reset_offsets(
     nothing changes. Refused unless the group is Empty (or unknown: committing creates it).
     """
     target = _target(to_earliest, to_latest, to_datetime, to_offset, shift_by)
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     admin = connection.admin()
     state = GroupState.of(describe_group(connection, admin, group).state)
     if state not in _RESETTABLE:
@@ -302,7 +306,7 @@ def _apply(connection: Connection, admin: AdminClient, group: str, plan: list[Re
     request = ConsumerGroupTopicPartitions(group, offsets)
     action = f"reset offsets of group {group}"
     futures = admin.alter_consumer_group_offsets([request], request_timeout=REQUEST_TIMEOUT_S)
-    results, failures = wait_all(futures)
+    results, failures = wait_all(futures, connection=connection)
     for failure in failures.values():
         raise connection.failure(failure, action)
     for tp in results[group].topic_partitions or ():
@@ -316,15 +320,16 @@ def _apply(connection: Connection, admin: AdminClient, group: str, plan: list[Re
 def delete(
     groups: Annotated[list[str], typer.Argument(help="Consumer groups to delete.")],
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Delete groups and their committed offsets.
 
     A group with members cannot be deleted. Exits non-zero if any group was not deleted.
     """
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     unique = list(dict.fromkeys(groups))
     futures = connection.admin().delete_consumer_groups(unique, request_timeout=REQUEST_TIMEOUT_S)
-    deleted, failures = wait_all(futures)
+    deleted, failures = wait_all(futures, connection=connection)
     for group in unique:
         if group in deleted:
             status(f"deleted group {group}")

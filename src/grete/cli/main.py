@@ -4,7 +4,7 @@ import importlib.metadata
 
 import typer
 
-from grete.cli import acl, consume, group, produce, serve, topic
+from grete.cli import acl, consume, group, produce, quota, serve, topic, user
 from grete.cli.errors import GreteGroup
 
 app = typer.Typer(
@@ -18,6 +18,8 @@ app = typer.Typer(
 app.add_typer(topic.app, name="topic")
 app.add_typer(group.app, name="group")
 app.add_typer(acl.app, name="acl")
+app.add_typer(user.app, name="user")
+app.add_typer(quota.app, name="quota")
 app.command("produce", no_args_is_help=True)(produce.produce)
 app.command("consume", no_args_is_help=True)(consume.consume)
 app.command("serve")(serve.serve)

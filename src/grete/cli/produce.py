@@ -13,6 +13,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from grete.cli.client import (
     DEFAULT_BOOTSTRAP,
     BootstrapOption,
+    CommandConfigOption,
     Connection,
     PropertyOption,
     error_of,
@@ -113,6 +114,7 @@ def produce(
     ] = Compression.none,
     properties: PropertyOption = None,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Produce each line of stdin as one record, then flush.
 
@@ -128,7 +130,7 @@ def produce(
         "compression.type": compression.value,
     }
     config.update(parse_key_values(properties, "--property"))
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     producer = connection.producer(config)
     tally = DeliveryTally()
     separator = key_separator.encode() if key_separator is not None else None

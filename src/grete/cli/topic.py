@@ -20,6 +20,7 @@ from grete.cli.client import (
     DEFAULT_BOOTSTRAP,
     REQUEST_TIMEOUT_S,
     BootstrapOption,
+    CommandConfigOption,
     Connection,
     error_of,
     parse_key_values,
@@ -77,9 +78,10 @@ def create(
         bool, typer.Option("--if-not-exists", help="Succeed if the topic already exists.")
     ] = False,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Create a topic."""
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     new_topic = NewTopic(
         name,
         num_partitions=partitions if partitions is not None else -1,
@@ -87,7 +89,7 @@ def create(
         config=parse_key_values(config, "--config"),
     )
     futures = connection.admin().create_topics([new_topic], request_timeout=REQUEST_TIMEOUT_S)
-    _, failures = wait_all(futures)
+    _, failures = wait_all(futures, connection=connection)
     exists = name in failures and _has_code(failures[name], KafkaError.TOPIC_ALREADY_EXISTS)
     if if_not_exists and exists:
         status(f"topic {name} already exists")
@@ -103,9 +105,10 @@ def list_topics(
     ] = False,
     output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """List topics with their partition count and replication factor."""
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     admin = connection.admin()
     names = _all_topic_names(connection, admin)
     descriptions, _ = _describe(connection, admin, names)  # a topic deleted meanwhile is skipped
@@ -127,6 +130,7 @@ def describe(
     ] = None,
     output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Show partitions, offsets, topic id and config overrides.
 
@@ -135,7 +139,7 @@ def describe(
     report them). Configs are the topic's own overrides. Exits non-zero if any named
     topic does not exist.
     """
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     admin = connection.admin()
     wanted = list(dict.fromkeys(names)) if names else _all_topic_names(connection, admin)
     descriptions, failures = _describe(connection, admin, wanted)
@@ -175,6 +179,7 @@ def alter(
         typer.Option("--delete-config", metavar="KEY", help="Reset a config to its default."),
     ] = None,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Add partitions to a topic and/or set or reset its configs."""
     to_set = parse_key_values(config, "--config")
@@ -182,7 +187,7 @@ def alter(
     if partitions is None and not to_set and not to_delete:
         message = "nothing to alter: give --partitions, --config or --delete-config"
         raise CliError(message, EXIT_USAGE)
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     admin = connection.admin()
     if partitions is not None:
         _alter_partitions(connection, admin, name, partitions)
@@ -194,7 +199,7 @@ def _alter_partitions(connection: Connection, admin: AdminClient, name: str, cou
     futures = admin.create_partitions(
         [NewPartitions(name, count)], request_timeout=REQUEST_TIMEOUT_S
     )
-    _, failures = wait_all(futures)
+    _, failures = wait_all(futures, connection=connection)
     _report_failures(connection, failures, "add partitions to")
     status(f"topic {name} now has {count} partitions")
 
@@ -214,7 +219,7 @@ def _alter_configs(
     ]
     resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
     futures = admin.incremental_alter_configs([resource], request_timeout=REQUEST_TIMEOUT_S)
-    _, failures = wait_all(futures)
+    _, failures = wait_all(futures, connection=connection)
     _report_failures(connection, {r.name: exc for r, exc in failures.items()}, "alter configs of")
     status(f"updated configs of topic {name}")
 
@@ -237,6 +242,7 @@ def trim_topic(
     ] = None,
     output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Delete a topic's oldest records (DeleteRecords): the log start offset moves up.
 
@@ -244,7 +250,7 @@ def trim_topic(
     log start offset before and after. Exits non-zero if any partition failed.
     """
     point = TrimPoint.parse(before)
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     admin = connection.admin()
     steps = trim(connection, admin, point, partitions_of(connection, admin, name, partitions, f"trim topic {name}"))
     if output_format is OutputFormat.json:
@@ -262,12 +268,13 @@ def delete(
         bool, typer.Option("--if-exists", help="Succeed for topics that do not exist.")
     ] = False,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    command_config: CommandConfigOption = None,
 ) -> None:
     """Delete topics. Exits non-zero if any could not be deleted."""
-    connection = Connection(bootstrap_server)
+    connection = Connection(bootstrap_server, command_config)
     unique = list(dict.fromkeys(names))
     futures = connection.admin().delete_topics(unique, request_timeout=REQUEST_TIMEOUT_S)
-    deleted, failures = wait_all(futures)
+    deleted, failures = wait_all(futures, connection=connection)
     for name in unique:
         if name in deleted:
             status(f"deleted topic {name}")
@@ -296,5 +303,7 @@ def _describe(
         )
     except Exception as exc:
         raise connection.failure(exc, "describe topics") from exc
-    results: tuple[dict[str, TopicDescription], dict[str, BaseException]] = wait_all(futures)
+    results: tuple[dict[str, TopicDescription], dict[str, BaseException]] = wait_all(
+        futures, connection=connection
+    )
     return results
