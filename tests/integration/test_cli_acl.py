@@ -15,7 +15,6 @@ from harness import ServerProcess
 from .test_cli import Cli, assert_one_line_error
 
 
-
 @pytest.fixture
 def cli(broker_factory) -> Cli:  # type: ignore[no-untyped-def]
     broker: ServerProcess = broker_factory(
