@@ -10,9 +10,7 @@ client settings (debug, client.id...) mean nothing to this client and are ignore
 
 from __future__ import annotations
 
-import os
 import ssl
-import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -27,6 +25,7 @@ from grete.network.client import (
     KafkaConnection,
 )
 from grete.security.sasl.client import sasl_step
+from grete.security.tls import load_pem_chain
 
 CLIENT_ID = "grete-cli"
 CONNECT_TIMEOUT_S = 10.0
@@ -138,11 +137,4 @@ def _load_client_certificate(context: ssl.SSLContext, settings: Mapping[str, str
         return
     cert_text, key_text = settings.get("ssl.certificate.pem"), settings.get("ssl.key.pem")
     if cert_text and key_text:
-        # `ssl` loads keys from files only: a private temporary file, removed once read.
-        fd, path = tempfile.mkstemp(prefix="grete-cli-key-", suffix=".pem")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as out:
-                out.write(key_text.strip() + "\n" + cert_text.strip() + "\n")
-            context.load_cert_chain(path, password=password)
-        finally:
-            os.unlink(path)
+        load_pem_chain(context, cert_text, key_text, password)

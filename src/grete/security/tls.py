@@ -107,13 +107,17 @@ def _set_ciphers(context: ssl.SSLContext, setting: _Setting) -> None:
 def _load_inline_chain(
     context: ssl.SSLContext, chain: str | None, key: str | None, password: str | None
 ) -> None:
-    """`ssl` loads keys from files only: write the PEM text to a private temporary file that
-    is removed as soon as it is read."""
     if not chain or not key:
         raise ValueError(
             "a TLS listener needs ssl.keystore.location (PEM with certificate and key), or "
             "ssl.keystore.certificate.chain with ssl.keystore.key"
         )
+    load_pem_chain(context, chain, key, password)
+
+
+def load_pem_chain(context: ssl.SSLContext, chain: str, key: str, password: str | None) -> None:
+    """A certificate chain and key given as PEM text. `ssl` loads keys from files only:
+    the text goes to a private temporary file that is removed as soon as it is read."""
     fd, path = tempfile.mkstemp(prefix="grete-key-", suffix=".pem")
     try:
         with os.fdopen(fd, "w", encoding="ascii") as out:
