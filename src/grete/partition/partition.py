@@ -221,6 +221,11 @@ class Partition:
             return False
         now = self._clock.time_ms()
         leader_end = self.log.log_end_offset
+        if fetch_offset > leader_end:
+            # Not a position in this leader's log (Kafka answers OFFSET_OUT_OF_RANGE and
+            # records nothing): counting it could raise the high watermark over records
+            # the follower does not have.
+            return False
         if fetch_offset >= leader_end:
             state.last_caught_up_ms = now
         elif fetch_offset >= state.leader_end_at_last_fetch >= 0:
