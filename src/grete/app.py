@@ -443,6 +443,9 @@ async def _serve(config: BrokerConfig) -> int:
 
 
 SLOW_SHUTDOWN_S = 10.0
+# In-flight requests get this long to finish once parked fetches and acks=all produces
+# were answered (what remains: admin requests waiting for ZooKeeper, a group rebalance).
+SHUTDOWN_DRAIN_S = 10.0
 
 
 async def _bounded(step: str, work: Awaitable[None], timeout_s: float) -> None:
@@ -454,9 +457,6 @@ async def _bounded(step: str, work: Awaitable[None], timeout_s: float) -> None:
             await work
     except TimeoutError:
         log.warning("shutdown: %s did not finish within %.0f s; going on without it", step, timeout_s)
-# In-flight requests get this long to finish once parked fetches and acks=all produces
-# were answered (what remains: admin requests waiting for ZooKeeper, a group rebalance).
-SHUTDOWN_DRAIN_S = 10.0
 
 
 async def _report_slow_shutdown(after_s: float) -> None:

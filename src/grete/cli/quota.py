@@ -32,15 +32,13 @@ from grete.security.quota.entity import (
     REQUEST_PERCENTAGE,
     USER,
     USER_CLIENT_QUOTA_KEYS,
+    QuotaEntity,
 )
+from grete.security.quota.filter import MATCH_DEFAULT, MATCH_EXACT
 
 app = typer.Typer(help="Set and list client quotas (users, client ids).", no_args_is_help=True)
 
-# DescribeClientQuotas filter match types (KIP-546).
-MATCH_EXACT, MATCH_DEFAULT = 0, 1
 _HIGHEST_VERSION = 1  # of both APIs that this command speaks
-
-Entity = tuple[tuple[str, str | None], ...]  # (entity type, name) parts; None: the default
 
 UserOption = Annotated[str | None, typer.Option("--user", help="A user (principal name).")]
 UserDefaultOption = Annotated[
@@ -56,19 +54,19 @@ ClientDefaultOption = Annotated[
 class QuotaRow:
     COLUMNS: ClassVar[list[str]] = ["ENTITY", "QUOTAS"]
 
-    entity: Entity
+    entity: QuotaEntity
     values: Mapping[str, float]
 
     def sort_key(self) -> tuple[tuple[str, bool, str], ...]:
-        return tuple((t, n is not None, n or "") for t, n in self.entity)
+        return tuple((t, n is not None, n or "") for t, n in self.entity.parts)
 
     def table_row(self) -> list[str | int | None]:
         quotas = ", ".join(f"{k}={_number(v)}" for k, v in sorted(self.values.items()))
-        return [describe_entity(self.entity), quotas]
+        return [str(self.entity), quotas]
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "entity": dict(self.entity),
+            "entity": dict(self.entity.parts),
             "quotas": {k: _number(v) for k, v in sorted(self.values.items())},
         }
 
@@ -129,7 +127,7 @@ def set_quotas(
             "or --remove KEY"
         )
     connection = Connection(bootstrap_server, command_config)
-    action = f"set quotas of {describe_entity(entity)}"
+    action = f"set quotas of {entity}"
     asyncio.run(_alter(connection, entity, changes, action))
     done = [f"{k}={_number(v)}" for k, v in changes.items() if v is not None]
     done += [f"removed {k}" for k, v in changes.items() if v is None]
@@ -148,9 +146,9 @@ def list_quotas(
 ) -> None:
     """List client quotas: all of them, or those of entities that include the named user
     and/or client id (or default)."""
+    entity = _entity(user, user_default, client_id, client_default)
     components = [
-        (t, MATCH_DEFAULT if n is None else MATCH_EXACT, n)
-        for t, n in _entity(user, user_default, client_id, client_default) or ()
+        (t, MATCH_DEFAULT if n is None else MATCH_EXACT, n) for t, n in (entity.parts if entity else ())
     ]
     connection = Connection(bootstrap_server, command_config)
     found = asyncio.run(_describe(connection, components))
@@ -161,14 +159,9 @@ def list_quotas(
         print_table(QuotaRow.COLUMNS, [row.table_row() for row in rows])
 
 
-def describe_entity(entity: Entity) -> str:
-    """user=alice, client-id=<default> (as Kafka prints an entity)."""
-    return ", ".join(f"{t}={'<default>' if n is None else n}" for t, n in entity)
-
-
 def _entity(
     user: str | None, user_default: bool, client_id: str | None, client_default: bool
-) -> Entity | None:
+) -> QuotaEntity | None:
     """The entity the options name; None when they name none."""
     if user is not None and user_default:
         raise typer.BadParameter("use either --user or --user-default", param_hint="--user")
@@ -181,7 +174,7 @@ def _entity(
         parts.append((USER, user))
     if client_id is not None or client_default:
         parts.append((CLIENT_ID, client_id))
-    return tuple(parts) or None
+    return QuotaEntity(tuple(parts)) if parts else None
 
 
 async def _version(conn: KafkaConnection, api_key: ApiKey, action: str) -> int:
@@ -193,7 +186,7 @@ async def _version(conn: KafkaConnection, api_key: ApiKey, action: str) -> int:
 
 
 async def _alter(
-    connection: Connection, entity: Entity, changes: Mapping[str, float | None], action: str
+    connection: Connection, entity: QuotaEntity, changes: Mapping[str, float | None], action: str
 ) -> None:
     api = ApiKey.ALTER_CLIENT_QUOTAS
     async with open_connection(connection, action, REQUEST_TIMEOUT_S) as conn:
@@ -204,7 +197,7 @@ async def _alter(
 
         entry = make(
             "EntryData",
-            entity=[make("EntityData", entity_type=t, entity_name=n) for t, n in entity],
+            entity=[make("EntityData", entity_type=t, entity_name=n) for t, n in entity.parts],
             ops=[
                 make("OpData", key=k, value=0.0 if v is None else v, remove=v is None)
                 for k, v in changes.items()
@@ -218,7 +211,7 @@ async def _alter(
 
 async def _describe(
     connection: Connection, components: Sequence[tuple[str, int, str | None]]
-) -> dict[Entity, dict[str, float]]:
+) -> dict[QuotaEntity, dict[str, float]]:
     api, action = ApiKey.DESCRIBE_CLIENT_QUOTAS, "list quotas"
     async with open_connection(connection, action, REQUEST_TIMEOUT_S) as conn:
         version = await _version(conn, api, action)
@@ -230,7 +223,7 @@ async def _describe(
         response = await conn.request(api, version, body, timeout_s=REQUEST_TIMEOUT_S)
     _check(response.error_code, response.error_message, action)
     return {
-        tuple((d.entity_type, d.entity_name) for d in e.entity): {
+        QuotaEntity(tuple((d.entity_type, d.entity_name) for d in e.entity)): {
             v.key: float(v.value) for v in e.values
         }
         for e in response.entries or ()

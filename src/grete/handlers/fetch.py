@@ -18,6 +18,7 @@ from grete.partition.fetch_session import (
 )
 from grete.partition.topic_partition import TopicPartition
 from grete.protocol import ApiKey, ErrorCode, to_millis
+from grete.security.quota.manager import ClientQuotaManager
 
 TOPIC_IDS_FROM = 13  # Fetch v13+ names topics by id
 
@@ -196,7 +197,10 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
     fetch_max = ctx.services.config.fetch_max_bytes
     max_bytes = min(max_bytes, fetch_max) if max_bytes > 0 else fetch_max
     replica = replica_id_of(request)
-    max_bytes = min(max_bytes, _quota_window_bytes(ctx, replica))
+    quota = _consumer_quota(ctx, replica)
+    if quota is not None:  # at most what the quota window allows, else every fetch is throttled
+        bound = quota.max_value_in_window(ctx.connection.principal, ctx.header.client_id)
+        max_bytes = max_bytes if bound is None else min(max_bytes, max(int(bound), 1))
     denied = _denied(ctx, plan, replica)
     results, total = _read_all(ctx, plan, max_bytes, replica, denied)
     max_wait_ms = to_millis(request.max_wait)
@@ -213,37 +217,32 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
         finally:
             purgatory.unwatch(delayed)
         results, total = _read_all(ctx, plan, max_bytes, replica, denied)
-    throttle_ms, deliver = _fetch_throttle(ctx, replica, total)
+    throttle_ms, deliver = (0, True) if quota is None else _fetch_throttle(ctx, quota, total)
     if not deliver:  # KIP-219: no records now, the channel muted, then a retry
         return _response(ctx, plan, [], throttle_ms)
     return _response(ctx, plan, results + unknown, throttle_ms)
 
 
-def _fetch_throttle(ctx: RequestContext, replica: int, total: int) -> tuple[int, bool]:
-    """A consumer's consumer_byte_rate throttle for the bytes it would get (followers are
-    not client-quota'd), and whether to send them: (throttle_time_ms, deliver).
+def _consumer_quota(ctx: RequestContext, replica: int) -> ClientQuotaManager | None:
+    """The consumer_byte_rate manager when some quota sets it (followers are not client-quota'd)."""
+    quotas = ctx.services.client_quotas
+    if quotas is None or replica >= 0 or not quotas.fetch.active():
+        return None
+    return quotas.fetch
+
+
+def _fetch_throttle(ctx: RequestContext, quota: ClientQuotaManager, total: int) -> tuple[int, bool]:
+    """A consumer's consumer_byte_rate throttle for the bytes it would get, and whether to
+    send them: (throttle_time_ms, deliver).
 
     As Kafka, a client already over its quota gets an empty response, and the bytes are
     not counted. Unlike Kafka, a client within its quota gets its data even when this one
     response takes it over (then is throttled): otherwise a record batch larger than the
     quota window would be refused forever and the consumer starve."""
-    quotas = ctx.services.client_quotas
-    if quotas is None or replica >= 0 or not quotas.fetch.active():
-        return 0, True
     principal, client_id = ctx.connection.principal, ctx.header.client_id
-    deliver = not quotas.fetch.over_quota(principal, client_id)
-    throttle_ms = quotas.fetch.record(principal, client_id, total)
+    deliver = not quota.over_quota(principal, client_id)
+    throttle_ms = quota.record(principal, client_id, total)
     if throttle_ms > 0 and not deliver:
-        quotas.fetch.unrecord(principal, client_id, total)
+        quota.unrecord(principal, client_id, total)
     ctx.throttle(throttle_ms)
     return throttle_ms, deliver or throttle_ms == 0
-
-
-def _quota_window_bytes(ctx: RequestContext, replica: int) -> int:
-    """A consumer with a byte-rate quota fetches at most what its quota window allows
-    (else every fetch would be throttled and answered empty)."""
-    quotas = ctx.services.client_quotas
-    if quotas is None or replica >= 0 or not quotas.fetch.active():
-        return 2**31 - 1
-    bound = quotas.fetch.max_value_in_window(ctx.connection.principal, ctx.header.client_id)
-    return 2**31 - 1 if bound is None else max(int(bound), 1)

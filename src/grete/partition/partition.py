@@ -226,7 +226,7 @@ class Partition:
             # records nothing): counting it could raise the high watermark over records
             # the follower does not have.
             return False
-        if fetch_offset >= leader_end:
+        if fetch_offset == leader_end:
             state.last_caught_up_ms = now
         elif fetch_offset >= state.leader_end_at_last_fetch >= 0:
             state.last_caught_up_ms = max(state.last_caught_up_ms, state.last_fetch_ms)

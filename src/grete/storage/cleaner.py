@@ -157,7 +157,6 @@ def _run(job: CleaningJob, fds: Mapping[int, int], throttler: Throttler) -> Clea
         for infos in groups:
             sources = [by_base[info.base_offset] for info in infos]
             cleaned = _clean_group(job, sources, fds, offset_map, throttler, result)
-            cleaned.close()
             result.groups.append(CleanedGroup(cleaned.base_offset, tuple(s.info.base_offset for s in sources)))
         fsync_dir(job.dir)
     except BaseException:
@@ -230,12 +229,11 @@ def _clean_group(
                     )
                 writer.add(out.data, out.header.last_offset, out.header.max_timestamp)
         writer.flush()
-        cleaned.seal()
-        cleaned.flush()
         # Keep the last old segment's modification time, as Kafka does (time retention
         # falls back on it when records carry no timestamp).
         last = sources[-1].mtime_ns
         os.utime(cleaned.fd, ns=(last, last))
+        cleaned.close()  # sealed (the last time-index entry), fsynced with its indexes
     except BaseException:
         cleaned.delete()
         raise

@@ -5,9 +5,8 @@ Kafka's ``LogCleaner`` and ``LogCleanerManager`` for one log directory. Every
 compacted log with the highest dirty ratio above its ``min.cleanable.dirty.ratio`` (or
 one past ``max.compaction.lag.ms``, or one whose tombstones' delete horizon has passed),
 cleans it in a worker process (``storage.cleaner``, ``storage.cleaner_process``), then,
-back on the event loop, swaps
-the cleaned segments in and writes ``cleaner-offset-checkpoint``: the first offset
-not yet cleaned, per partition. Appends and fetches go on meanwhile; the cleaner only
+back on the event loop, swaps the cleaned segments in and writes
+``cleaner-offset-checkpoint``: the first offset not yet cleaned, per partition. Appends and fetches go on meanwhile; the cleaner only
 reads closed segments, through its own file descriptors.
 """
 
@@ -63,8 +62,9 @@ class CleanerConfig:
 class LogCleaner:
     """Cleans compacted logs, one at a time, off the event loop.
 
-    ``run`` is the background task; everything but ``storage.cleaner.run_cleaning``
-    (in the worker process) runs on the event loop. ``passes`` counts finished cleanings (for tests and logs).
+    ``run`` is the background task; everything but ``storage.cleaner.run_cleaning`` (in the
+    worker process) runs on the event loop. ``passes`` counts finished cleanings (for tests
+    and logs).
     """
 
     def __init__(

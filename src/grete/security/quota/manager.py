@@ -124,18 +124,19 @@ class ClientQuotaManager:
 
     def unrecord(self, principal: str, client_id: str | None, value: float) -> None:
         """Take back what ``record`` counted (a fetch answered empty because throttled)."""
-        quota = self.quota(user_of(principal), client_id or "")
-        sensor = None if quota is None else self._sensors.get(quota.key)
+        _, sensor = self._measured(principal, client_id)
         if sensor is not None:
             sensor.unrecord(value, self._clock.time_ms())
 
     def over_quota(self, principal: str, client_id: str | None) -> bool:
         """Whether the connection's rate is above its quota already, without recording."""
+        quota, sensor = self._measured(principal, client_id)
+        return quota is not None and sensor is not None and sensor.rate(self._clock.time_ms()) > quota.bound
+
+    def _measured(self, principal: str, client_id: str | None) -> tuple[_Quota | None, SampledRate | None]:
+        """The connection's quota and its sensor (None until something was recorded)."""
         quota = self.quota(user_of(principal), client_id or "")
-        sensor = None if quota is None else self._sensors.get(quota.key)
-        if quota is None or sensor is None:
-            return False
-        return sensor.rate(self._clock.time_ms()) > quota.bound
+        return quota, None if quota is None else self._sensors.get(quota.key)
 
     def max_value_in_window(self, principal: str, client_id: str | None) -> float | None:
         """The most one request may use and still be answered: the quota over all but the
