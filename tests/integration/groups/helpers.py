@@ -136,12 +136,20 @@ class CommitLedger(Ledger):
         return found
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.1) -> float:
-    """Block until condition() holds; return the seconds it took, or raise AssertionError."""
+def wait_for(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    poll: float = 0.1,
+    detail: Callable[[], object] | None = None,
+) -> float:
+    """Block until condition() holds; return the seconds it took, or raise AssertionError
+    (with what `detail()` returns then, to show the state that was waited on)."""
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            shown = f": {detail()}" if detail is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{shown}")
         time.sleep(poll)
     return time.monotonic() - start
 

@@ -7,6 +7,7 @@ the group must deliver each record to exactly one member exactly once.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -61,7 +62,11 @@ def test_three_members_share_every_record_once(
     group_member: JavaProgram,
     topic_name: str,
     group_id: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # kafka-python's rebalance and metadata steps, shown if the group never balances.
+    caplog.set_level(logging.DEBUG, logger="kafka.coordinator")
+    caplog.set_level(logging.DEBUG, logger="kafka.cluster")
     bootstrap = group_broker.bootstrap
     create_topic(bootstrap, topic_name, PARTITIONS)
     ledger = Ledger()
@@ -81,6 +86,7 @@ def test_three_members_share_every_record_once(
             lambda: balanced(ledger, names, PARTITIONS),
             90,
             f"{MEMBERS} {client} members to share {PARTITIONS} partitions",
+            detail=lambda: ledger.snapshot()[1],
         )
         _, owned = ledger.snapshot()
 

@@ -17,7 +17,7 @@ from grete.coordinator.group.classic_member import (
     candidate_protocols,
     select_protocol,
 )
-from grete.coordinator.group.classic_rebalance import GroupEngine
+from grete.coordinator.group.classic_rebalance import GroupEngine, log
 from grete.coordinator.group.classic_types import (
     UNKNOWN_MEMBER_ID,
     ClassicGroupConfig,
@@ -263,6 +263,7 @@ class ClassicGroup(GroupEngine):
             error = self._validate_member(member_id, leaving.group_instance_id)
             if error is not None:
                 return error
+        log.info("group %s: member %s left", self.group_id, member_id)
         self._remove_member_and_update_group(member_id)
         return None
 

@@ -9,6 +9,7 @@ JoinGroup / SyncGroup requests for `poll` to hand out.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Iterator
 from functools import partial
 
@@ -42,6 +43,8 @@ _VALID_PREVIOUS: dict[GroupState, frozenset[GroupState]] = {
     _STABLE: frozenset({_COMPLETING}),
     _DEAD: frozenset({_STABLE, _PREPARING, _COMPLETING, _EMPTY, _DEAD}),
 }
+log = logging.getLogger("grete.coordinator")
+
 # Bounds one poll; every event removes a deadline or pushes it past `now`, so this is a backstop.
 _MAX_EVENTS_PER_POLL = 1_000
 
@@ -128,6 +131,7 @@ class GroupEngine:
             yield deadline, partial(self._expire_pending_member, member_id)
 
     def _expire_member(self, member_id: str) -> None:
+        log.info("group %s: member %s session expired, removing it", self.group_id, member_id)
         self._remove_member_and_update_group(member_id)
 
     def _expire_pending_member(self, member_id: str) -> None:
@@ -145,8 +149,13 @@ class GroupEngine:
     def _transition(self, target: GroupState) -> None:
         if self._state not in _VALID_PREVIOUS[target]:
             raise IllegalGroupTransition(f"{self.group_id}: {self._state.value} -> {target.value}")
-        self._state = target
+        previous, self._state = self._state, target
         self._state_timestamp_ms = self._clock.time_ms()
+        # Kafka's GroupCoordinator logs every rebalance step at INFO: operators read them.
+        log.info(
+            "group %s: %s -> %s, generation %d, %d members",
+            self.group_id, previous.value, target.value, self._generation, len(self._members),
+        )  # fmt: skip
 
     def _rebalance_timeout_ms(self) -> int:
         return max((m.rebalance_timeout_ms for m in self._members.values()), default=0)
@@ -215,6 +224,7 @@ class GroupEngine:
             if m.join_ticket is None and m.group_instance_id is None
         ]
         for member_id in laggards:
+            log.info("group %s: member %s did not rejoin, removing it", self.group_id, member_id)
             self._remove_member(member_id)
         if self._members and not self._elect_joined_leader():
             # Only static members that have not rejoined are left: wait for them or their expiry.
@@ -307,6 +317,7 @@ class GroupEngine:
             return
         for member_id in sorted(self._pending_sync):
             if member_id in self._members:
+                log.info("group %s: member %s never synced, removing it", self.group_id, member_id)
                 self._remove_member(member_id)
         self._pending_sync.clear()
         self._maybe_prepare_rebalance()
