@@ -10,9 +10,10 @@ from typing import Any
 from grete.cluster.errors import CoordinationUnavailable
 from grete.handlers.context import BrokerServices, RequestContext
 from grete.handlers.registry import REGISTRY
-from grete.network.connection import CloseConnection, ConnectionInfo
+from grete.network.connection import CloseConnection, ConnectionInfo, ResponseFrame
 from grete.protocol import (
     ApiKey,
+    EncodedResponse,
     ErrorCode,
     MalformedRequest,
     RequestHeader,
@@ -36,7 +37,7 @@ class Dispatcher:
     def __init__(self, services: BrokerServices) -> None:
         self.services = services
 
-    async def __call__(self, frame: bytearray, connection: ConnectionInfo) -> bytes | None:
+    async def __call__(self, frame: bytearray, connection: ConnectionInfo) -> ResponseFrame | None:
         authenticator = self.services.authenticator
         session = None if authenticator is None else authenticator.session(connection)
         if session is not None and session.expects_raw_token:
@@ -89,6 +90,9 @@ class Dispatcher:
             response = _request_throttle(ctx, response, timer.elapsed_ns)
         if response is None:
             return None
+        if isinstance(response, EncodedResponse):  # a hot path's own encoder made it
+            parts = response.parts
+            return parts if len(parts) > 1 else bytes(parts[0])
         return encode_response(header, response)
 
     def _unsupported_version(self, header: RequestHeader) -> bytes:
@@ -117,7 +121,11 @@ def _request_throttle(ctx: RequestContext, response: Any, elapsed_ns: int) -> An
     throttle_ms = quotas.request.record(
         ctx.connection.principal, ctx.header.client_id, elapsed_ns * NANOS_TO_PERCENT
     )
-    if throttle_ms <= to_millis(response.throttle_time):
+    encoded = isinstance(response, EncodedResponse)
+    if throttle_ms <= (response.throttle_ms if encoded else to_millis(response.throttle_time)):
         return response
     ctx.throttle(throttle_ms)
+    if encoded:
+        response.set_throttle_ms(throttle_ms)
+        return response
     return dataclasses.replace(response, throttle_time=datetime.timedelta(milliseconds=throttle_ms))

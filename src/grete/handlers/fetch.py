@@ -17,7 +17,8 @@ from grete.partition.fetch_session import (
     should_include,
 )
 from grete.partition.topic_partition import TopicPartition
-from grete.protocol import ApiKey, ErrorCode, to_millis
+from grete.protocol import ApiKey, EncodedResponse, ErrorCode, to_millis
+from grete.protocol.fetch_response import FetchedPartition, FetchedTopic, encode_fetch_response
 from grete.security.quota.manager import ClientQuotaManager
 
 TOPIC_IDS_FROM = 13  # Fetch v13+ names topics by id
@@ -31,7 +32,7 @@ class PartitionResult:
     high_watermark: int = -1
     log_start_offset: int = -1
     last_stable_offset: int = -1
-    records: bytes = b""
+    records: bytes | memoryview = b""
     state: PartitionFetchState | None = None
 
 
@@ -146,10 +147,9 @@ def _read_all(
 
 def _response(
     ctx: RequestContext, plan: FetchPlan, results: list[PartitionResult], throttle_ms: int = 0
-) -> Any:
-    s = ctx.schema
-    by_id = ctx.version >= TOPIC_IDS_FROM
-    topics: dict[tuple[str, Any], list[Any]] = {}
+) -> EncodedResponse:
+    """The response frame, hand-encoded around the record bytes (no copy of them)."""
+    topics: dict[tuple[str, uuid.UUID | None], FetchedTopic] = {}
     for r in results:
         if r.state is not None and not should_include(
             r.state,
@@ -161,30 +161,25 @@ def _response(
             incremental=plan.incremental,
         ):
             continue
-        data = s.make(
-            "PartitionData",
-            partition_index=r.tp.partition,
-            error_code=r.error,
-            high_watermark=r.high_watermark,
-            last_stable_offset=r.last_stable_offset,
-            log_start_offset=r.log_start_offset,
-            aborted_transactions=None,
-            preferred_read_replica=-1,
-            records=r.records,
-        )
-        topics.setdefault((r.tp.topic, r.topic_id), []).append(data)
-    responses = [
-        s.make("FetchableTopicResponse", **({"topic_id": tid} if by_id else {"topic": name}), partitions=parts)
-        for (name, tid), parts in topics.items()
-    ]
-    return s.response(
-        throttle_time=throttle_ms, error_code=ErrorCode.none,
-        session_id=plan.response_session_id, responses=responses,
-    )
+        key = (r.tp.topic, r.topic_id)
+        topic = topics.get(key)
+        if topic is None:
+            topic = topics[key] = FetchedTopic(r.tp.topic, r.topic_id, [])
+        topic.partitions.append(
+            FetchedPartition(
+                r.tp.partition, r.error, r.high_watermark, r.last_stable_offset,
+                r.log_start_offset, r.records,
+            )
+        )  # fmt: skip
+    return encode_fetch_response(
+        ctx.header.correlation_id, ctx.version, throttle_ms=throttle_ms,
+        error_code=ErrorCode.none, session_id=plan.response_session_id,
+        topics=list(topics.values()),
+    )  # fmt: skip
 
 
 @handles(ApiKey.FETCH, 4, 16)
-async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
+async def handle_fetch(ctx: RequestContext, request: Any) -> EncodedResponse:
     requested, unknown = _requested(ctx, request)
     session_id = getattr(request, "session_id", 0)
     epoch = getattr(request, "session_epoch", -1)
@@ -192,7 +187,10 @@ async def handle_fetch(ctx: RequestContext, request: Any) -> Any:
         session_id, epoch, requested, _forgotten(ctx, request), sessions_allowed=ctx.version >= 7
     )
     if plan.error is not None:
-        return ctx.schema.response(throttle_time=0, error_code=ErrorCode[plan.error.value], session_id=0, responses=[])
+        return encode_fetch_response(
+            ctx.header.correlation_id, ctx.version, throttle_ms=0,
+            error_code=ErrorCode[plan.error.value], session_id=0, topics=[],
+        )  # fmt: skip
     max_bytes = getattr(request, "max_bytes", 2**31 - 1)
     fetch_max = ctx.services.config.fetch_max_bytes
     max_bytes = min(max_bytes, fetch_max) if max_bytes > 0 else fetch_max

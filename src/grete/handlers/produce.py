@@ -7,31 +7,22 @@ one connection are appended in the order they arrived.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from grete.handlers.authorization import AclOperation, ResourceType, authorized
 from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
 from grete.partition.partition import NotLeader, Partition
-from grete.protocol import ApiKey, ErrorCode, RequestHeader, parse_header
+from grete.protocol import ApiKey, EncodedResponse, ErrorCode, RequestHeader, parse_header
 from grete.protocol.produce_request import (
     PartitionProduceData,
     ProduceRequest,
     decode_produce_request,
-    encode_legacy_produce_error,
 )
+from grete.protocol.produce_response import ProducedPartition, encode_produce_response
 
 VALID_ACKS = (-1, 0, 1)
-
-
-def _partition_response(ctx: RequestContext, index: int, error: ErrorCode, **fields: Any) -> Any:
-    values: dict[str, Any] = {"base_offset": -1, "log_append_time": -1, "log_start_offset": -1}
-    values.update(fields)
-    return ctx.schema.make(
-        "PartitionProduceResponse", index=index, error_code=error, record_errors=[], **values
-    )
 
 
 @dataclass(slots=True)
@@ -40,52 +31,51 @@ class _Pending:
 
     partition: Partition
     required_offset: int
-    response_fields: dict[str, Any]
+    answer: ProducedPartition  # once the ISR has the batch
 
 
-def _produce_partition(ctx: RequestContext, topic: str, data: PartitionProduceData, acks: int) -> Any:
+def _produce_partition(ctx: RequestContext, topic: str, data: PartitionProduceData, acks: int) -> ProducedPartition | _Pending:
     replicas = ctx.services.replicas
     partition = replicas.get(topic, data.index)
     if partition is None:
-        return _partition_response(ctx, data.index, ErrorCode.unknown_topic_or_partition)
+        return ProducedPartition(data.index, ErrorCode.unknown_topic_or_partition)
     if not partition.is_leader:
-        return _partition_response(ctx, data.index, ErrorCode.not_leader_or_follower)
+        return ProducedPartition(data.index, ErrorCode.not_leader_or_follower)
     if data.records is None:
-        return _partition_response(ctx, data.index, ErrorCode.invalid_record)
+        return ProducedPartition(data.index, ErrorCode.invalid_record)
     min_isr = partition.settings.min_insync_replicas
     if acks == -1 and len(partition.isr) < min_isr:
-        return _partition_response(
-            ctx, data.index, ErrorCode.not_enough_replicas,
+        return ProducedPartition(data.index, ErrorCode.not_enough_replicas,
             error_message=f"{len(partition.isr)} in-sync replicas, min.insync.replicas is {min_isr}",
         )
     try:
         info = replicas.append(partition, data.records)
     except Exception as exc:  # noqa: BLE001 - each failure maps to this partition's error code
-        return _partition_response(
-            ctx, data.index, error_code_for(exc), error_message=str(exc),
+        return ProducedPartition(data.index, error_code_for(exc), error_message=str(exc),
             log_start_offset=partition.log.log_start_offset,
         )
-    fields = {"base_offset": info.first_offset, "log_append_time": info.log_append_time,
-              "log_start_offset": info.log_start_offset}
+    answer = ProducedPartition(
+        data.index, ErrorCode.none, info.first_offset, info.log_append_time, info.log_start_offset
+    )
     if acks == -1 and partition.high_watermark <= info.last_offset:
-        return _Pending(partition, info.last_offset + 1, fields)
-    return _partition_response(ctx, data.index, ErrorCode.none, **fields)
+        return _Pending(partition, info.last_offset + 1, answer)
+    return answer
 
 
-async def _complete(ctx: RequestContext, index: int, pending: _Pending, deadline: float) -> Any:
+async def _complete(index: int, pending: _Pending, deadline: float) -> ProducedPartition:
     """acks=all: answer once the high watermark passes the batch, as Kafka's DelayedProduce."""
     partition = pending.partition
     try:
         async with asyncio.timeout_at(deadline):
             await partition.wait_for_high_watermark(pending.required_offset)
     except TimeoutError:
-        return _partition_response(ctx, index, ErrorCode.request_timed_out, **pending.response_fields)
+        return replace(pending.answer, error_code=ErrorCode.request_timed_out)
     except NotLeader:
-        return _partition_response(ctx, index, ErrorCode.not_leader_or_follower)
+        return ProducedPartition(index, ErrorCode.not_leader_or_follower)
     if len(partition.isr) < partition.settings.min_insync_replicas:
         # Replicated, but the ISR shrank below the minimum meanwhile: Kafka's answer.
-        return _partition_response(ctx, index, ErrorCode.not_enough_replicas_after_append)
-    return _partition_response(ctx, index, ErrorCode.none, **pending.response_fields)
+        return ProducedPartition(index, ErrorCode.not_enough_replicas_after_append)
+    return pending.answer
 
 
 def _legacy_version(frame: bytearray, header: RequestHeader) -> bytes:
@@ -93,15 +83,17 @@ def _legacy_version(frame: bytearray, header: RequestHeader) -> bytes:
     librdkafka before 2.11 enables compression; they are answered UNSUPPORTED_VERSION."""
     _, body_at = parse_header(frame)
     request = decode_produce_request(frame, body_at, header.api_version)
-    return encode_legacy_produce_error(
-        header.correlation_id, header.api_version, request, ErrorCode.unsupported_version
-    )
+    refused = [
+        (t.name, [ProducedPartition(d.index, ErrorCode.unsupported_version) for d in t.partition_data])
+        for t in request.topic_data
+    ]
+    return encode_produce_response(header.correlation_id, header.api_version, refused).to_bytes()
 
 
 @handles(ApiKey.PRODUCE, 3, 11, decoder=decode_produce_request, advertised_min=0, legacy_error=_legacy_version)
-async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Any:
+async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> EncodedResponse | None:
     acks = request.acks
-    produced: list[tuple[str, list[Any]]] = []
+    produced: list[tuple[str, list[ProducedPartition | _Pending]]] = []
     waiting = False
     checked = ctx.services.authorizer is not None  # None: nothing to check on the hot path
     quotas = ctx.services.client_quotas
@@ -110,13 +102,14 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Any:
     refused_txn = checked and request.transactional_id is not None and not authorized(
         ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id)
     for topic in request.topic_data:
+        parts: list[ProducedPartition | _Pending]
         if acks not in VALID_ACKS:
-            parts = [_partition_response(ctx, d.index, ErrorCode.invalid_required_acks) for d in topic.partition_data]
+            parts = [ProducedPartition(d.index, ErrorCode.invalid_required_acks) for d in topic.partition_data]
         elif refused_txn:
-            parts = [_partition_response(ctx, d.index, ErrorCode.transactional_id_authorization_failed)
+            parts = [ProducedPartition(d.index, ErrorCode.transactional_id_authorization_failed)
                      for d in topic.partition_data]
         elif checked and not authorized(ctx, AclOperation.WRITE, ResourceType.TOPIC, topic.name):
-            parts = [_partition_response(ctx, d.index, ErrorCode.topic_authorization_failed)
+            parts = [ProducedPartition(d.index, ErrorCode.topic_authorization_failed)
                      for d in topic.partition_data]
         else:
             parts = [_produce_partition(ctx, topic.name, d, acks) for d in topic.partition_data]
@@ -136,15 +129,15 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Any:
         for _, parts in produced:
             for i, part in enumerate(parts):
                 if isinstance(part, _Pending):
-                    parts[i] = await _complete(ctx, part.partition.tp.partition, part, deadline)
-    responses = [
-        ctx.schema.make("TopicProduceResponse", name=name, partition_responses=parts)
+                    parts[i] = await _complete(part.partition.tp.partition, part, deadline)
+    answered = [
+        (name, [part for part in parts if not isinstance(part, _Pending)])
         for name, parts in produced
-    ]
-    return ctx.schema.response(responses=responses, throttle_time=throttle_ms)
+    ]  # every _Pending has been replaced by its answer
+    return encode_produce_response(ctx.header.correlation_id, ctx.version, answered, throttle_ms)
 
 
-def _bytes_appended(data: list[PartitionProduceData], parts: list[Any]) -> int:
+def _bytes_appended(data: list[PartitionProduceData], parts: list[ProducedPartition | _Pending]) -> int:
     """The record bytes of the partitions that were appended, which producer_byte_rate
     counts (as Kafka's numBytesAppended)."""
     total = 0

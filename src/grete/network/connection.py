@@ -58,8 +58,11 @@ class ConnectionInfo:
     muted_until: float = 0.0
 
 
+# A response frame: one buffer, or buffers written in order with one vectored write (a
+# fetch response keeps its record bytes apart instead of copying them into one frame).
+ResponseFrame = bytes | list[bytes | bytearray | memoryview]
 # Frames are bytearrays that the dispatcher may modify (the produce path patches offsets).
-Dispatch = Callable[[bytearray, ConnectionInfo], Awaitable[bytes | None]]
+Dispatch = Callable[[bytearray, ConnectionInfo], Awaitable[ResponseFrame | None]]
 # Called once the connection is up (after the TLS handshake on a TLS listener): sets what
 # the listener knows about the peer, such as the principal of a client certificate.
 OnConnected = Callable[[ConnectionInfo, asyncio.BaseTransport], None]
@@ -72,7 +75,7 @@ class _Slot:
 
     def __init__(self) -> None:
         self.done = False
-        self.frame: bytes | None = None
+        self.frame: ResponseFrame | None = None
         self.task: asyncio.Task[None] | None = None
 
 
@@ -245,7 +248,9 @@ class Connection(asyncio.BufferedProtocol):
         pending = self._pending
         while pending and pending[0].done:
             frame = pending.popleft().frame
-            if frame is not None:
+            if isinstance(frame, list):
+                transport.writelines(frame)
+            elif frame is not None:
                 transport.write(frame)
         self.last_active = self._clock.monotonic()
         self._start_buffered()

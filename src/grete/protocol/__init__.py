@@ -2,6 +2,7 @@
 
 from grete.protocol.apis import AUTHORIZED_OPERATIONS_OMITTED, ApiKey
 from grete.protocol.codec import (
+    EncodedResponse,
     MalformedRequest,
     RequestHeader,
     UnknownApiKey,
@@ -15,6 +16,7 @@ from grete.protocol.schema import Schema, error_response, kio_supports, schema, 
 __all__ = [
     "AUTHORIZED_OPERATIONS_OMITTED",
     "ApiKey",
+    "EncodedResponse",
     "ErrorCode",
     "MalformedRequest",
     "RequestHeader",

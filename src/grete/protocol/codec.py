@@ -122,6 +122,29 @@ def decode_body(header: RequestHeader, frame: bytes | bytearray | memoryview, at
     return body
 
 
+@dataclass(slots=True)
+class EncodedResponse:
+    """A response frame a hand-written encoder made (size prefix included), as buffers to
+    write in order, so that record bytes need not be copied into one frame. The first
+    buffer holds the throttle_time_ms field at ``throttle_at``."""
+
+    parts: list[bytes | bytearray | memoryview]
+    throttle_at: int
+
+    @property
+    def throttle_ms(self) -> int:
+        value: int = _CORRELATION.unpack_from(self.parts[0], self.throttle_at)[0]
+        return value
+
+    def set_throttle_ms(self, throttle_ms: int) -> None:
+        head = self.parts[0]
+        assert isinstance(head, bytearray)
+        _CORRELATION.pack_into(head, self.throttle_at, throttle_ms)
+
+    def to_bytes(self) -> bytes:
+        return b"".join(self.parts)
+
+
 def encode_response(header: RequestHeader, response: Any) -> bytes:
     """The full frame (size prefix included) of a response to ``header``'s request."""
     buf = io.BytesIO()

@@ -3,7 +3,7 @@
 kio copies each partition's records into a new bytes object; this decoder instead
 returns writable memoryviews into the request frame, so the broker patches base
 offsets in place and writes the very bytes that came off the socket. Measured in
-docs/performance.md. Everything else about Produce (the response) goes through kio.
+docs/performance.md. The response has its own encoder (produce_response.py).
 
 Wire layout (v9+ is "flexible": compact strings, arrays and bytes, tagged fields)::
 
@@ -136,27 +136,3 @@ def decode_produce_request(frame: bytearray, at: int, version: int) -> ProduceRe
         r.tagged_fields()
     r.tagged_fields()
     return ProduceRequest(transactional_id, acks, timeout_ms, topics)
-
-
-_INT64 = struct.Struct(">q")
-
-
-def encode_legacy_produce_error(correlation_id: int, version: int, request: ProduceRequest, error: int) -> bytes:
-    """A Produce v0-v2 response (kio has no schema for them) failing every partition.
-
-    Kafka 4 advertises Produce from v0 and answers v0-v2 like this, because librdkafka
-    before 2.11 compresses only when the broker lists Produce v0 (KAFKA-18659).
-    """
-    out = bytearray(_INT32.pack(correlation_id))
-    out += _INT32.pack(len(request.topic_data))
-    for topic in request.topic_data:
-        name = topic.name.encode("utf-8")
-        out += _INT16.pack(len(name)) + name
-        out += _INT32.pack(len(topic.partition_data))
-        for partition in topic.partition_data:
-            out += _INT32.pack(partition.index) + _INT16.pack(error) + _INT64.pack(-1)
-            if version >= 2:
-                out += _INT64.pack(-1)  # log_append_time
-    if version >= 1:
-        out += _INT32.pack(0)  # throttle_time_ms
-    return _INT32.pack(len(out)) + bytes(out)

@@ -399,7 +399,7 @@ class Log:
         log_end = self.log_end_offset
         if offset < self._log_start_offset or offset > log_end:
             raise OffsetOutOfRange(offset, self._log_start_offset, log_end)
-        chunks: list[bytes] = []
+        chunks: list[bytes | memoryview] = []
         remaining = max_bytes
         i = self._floor_segment(offset)
         position = self._segments[i].translate_offset(offset)

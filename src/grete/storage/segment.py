@@ -343,9 +343,10 @@ class LogSegment:
 
     def read(
         self, position: int, max_bytes: int, *, max_offset: int | None, min_one_batch: bool
-    ) -> bytes:
+    ) -> bytes | memoryview:
         """Whole batches from ``position``: as many as fit in ``max_bytes`` (at least one
-        when ``min_one_batch``), none whose base offset is >= ``max_offset``."""
+        when ``min_one_batch``), none whose base offset is >= ``max_offset``. A read cut
+        to whole batches is a view of the bytes read, not a copy of them."""
         limit = min(max_bytes, self._size - position)
         buf = pread_exact(self.fd, limit, position) if limit > 0 else b""
         at = 0
@@ -355,7 +356,7 @@ class LogSegment:
                 break
             at += 12 + length
         if at or not min_one_batch or position + 12 > self._size:
-            return buf if at == len(buf) else buf[:at]
+            return buf if at == len(buf) else memoryview(buf)[:at]
         base, length = peek_offset_and_length(pread_exact(self.fd, 12, position))
         if max_offset is not None and base >= max_offset:
             return b""

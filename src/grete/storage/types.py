@@ -58,7 +58,7 @@ class ReadInfo:
     """Bytes of whole batches read from the log, starting with the batch that holds the
     fetch offset (which may begin before it, as in Kafka)."""
 
-    records: bytes
+    records: bytes | memoryview  # a view when the read was cut to whole batches
     first_offset: int  # base offset of the first batch returned, or the fetch offset if none
 
 
