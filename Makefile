@@ -47,7 +47,7 @@ $(QUIX_INSTALLED): Makefile
 
 test: install system-deps $(QUIX_INSTALLED)
 	$(BIN)/python scripts/check-test-deps.py
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python scripts/run-tests.py $(PYTEST_ARGS)
 
 $(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
