@@ -68,6 +68,7 @@ def rows(config: Any) -> list[Row]:
         Row("Group takeover after a member is killed (KIP-848, broker default session 45 s)", "seconds", _workload("takeover_consumer", "seconds"), False, 2, "takeover_consumer"),
         *cleaner_rows(config),
         *quota_rows(config),
+        *many_partitions_rows(config),
         Row("The broker, whole run", "CPU seconds", _broker("cpu_seconds"), False, 1, "broker"),
         Row("The broker, whole run", "peak RSS MiB", _broker("peak_rss_mb"), False, 0, "broker"),
     ]  # fmt: skip
@@ -97,6 +98,27 @@ def cleaner_rows(config: Any) -> list[Row]:
                     Row(f"{label}, {phase} / idle", "p99 ratio", pick, False, 2, "cleaner_latency")
                 )
     return out
+
+
+def many_partitions_rows(config: Any) -> list[Row]:
+    """Issue 7: one broker of its own with topics x partitions, one record in each."""
+    total = config.many_topics * config.many_partitions_per_topic
+    label = f"{total:,} partitions ({config.many_topics} topics), one record each"
+    fields = [
+        ("create, s", "create_seconds", 1),
+        ("Metadata (all topics) p50 ms", "metadata_p50_ms", 1),
+        ("Metadata (all topics) max ms", "metadata_max_ms", 1),
+        ("idle CPU %", "idle_cpu_percent", 2),
+        ("open file descriptors", "open_fds", 0),
+        ("RSS MiB", "rss_mb", 0),
+        ("stop (SIGTERM), s", "stop_seconds", 1),
+        ("start until Metadata complete, s", "start_until_metadata_complete_seconds", 1),
+        ("RSS MiB after restart", "rss_mb_after_restart", 0),
+    ]
+    return [
+        Row(label, metric, _workload("many_partitions", field), False, digits, "many_partitions")
+        for metric, field, digits in fields
+    ]
 
 
 def quota_rows(config: Any) -> list[Row]:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 
 from cleaner_latency import CleanerLatencyConfig, cleaner_latency
 from harness import BrokerProcess, ServerProcess, TansuProcess
+from many_partitions import ManyPartitionsConfig, many_partitions
 from quota_fairness import QuotaConfig, quota_fairness
 from report import render_table, write_json
 from takeover import takeover_time
@@ -40,9 +41,10 @@ BROKERS: dict[str, type[ServerProcess]] = {"grete": BrokerProcess, "tansu": Tans
 WORKLOADS = (
     "produce_small", "produce_large", "consume_small", "consume_large", "latency",
     "takeover_classic", "takeover_consumer", "quota_fairness", "cleaner_latency",
+    "many_partitions",
 )  # fmt: skip
-# Workloads that start brokers of their own (static settings): the shared one idles.
-OWN_BROKERS = {"cleaner_latency"}
+# Workloads that start brokers of their own (static settings, restarts): the shared one idles.
+OWN_BROKERS = {"cleaner_latency", "many_partitions"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class BenchConfig:
     cleaner_io_cap_mb: float
     quota_mb: float
     quota_seconds: float
+    many_topics: int
+    many_partitions_per_topic: int
     only: tuple[str, ...]
 
 
@@ -106,6 +110,9 @@ def run_workloads(
         ("quota_fairness", lambda: quota_fairness(broker, quota_config(config))),
         ("cleaner_latency", lambda: cleaner_latency(
             broker.name, cleaner_config(config), work_dir / "cleaner", log_dir)),
+        ("many_partitions", lambda: many_partitions(
+            broker.name, ManyPartitionsConfig(config.many_topics, config.many_partitions_per_topic),
+            work_dir / "many", log_dir)),
     ]  # fmt: skip
     phases = [(name, phase) for name, phase in phases if name in config.only]
     results: dict[str, dict[str, Any]] = {}
@@ -214,6 +221,10 @@ def main(
         float, typer.Option(help="Quota workload: producer_byte_rate of the capped client, MB/s.")
     ] = 1.0,
     quota_seconds: Annotated[float, typer.Option(help="Quota workload: duration, s.")] = 40.0,
+    many_topics: Annotated[int, typer.Option(help="many_partitions: topics.")] = 100,
+    many_partitions_per_topic: Annotated[
+        int, typer.Option(help="many_partitions: partitions per topic.")
+    ] = 100,
     results_dir: Annotated[
         Path | None, typer.Option(help="Where the JSON and logs go (default: bench/results).")
     ] = None,
@@ -229,11 +240,13 @@ def main(
         records, latency_seconds = min(records, 20_000), min(latency_seconds, 3.0)
         cleaner_seconds, cleaner_fill_mb = min(cleaner_seconds, 3.0), min(cleaner_fill_mb, 20.0)
         quota_seconds = min(quota_seconds, 3.0)
+        many_topics = min(many_topics, 10)
     config = BenchConfig(
         records=records, small_size=100, large_size=1024,
         latency_rate=latency_rate, latency_seconds=latency_seconds, phase_timeout=phase_timeout,
         cleaner_seconds=cleaner_seconds, cleaner_fill_mb=cleaner_fill_mb,
         cleaner_io_cap_mb=cleaner_io_cap_mb, quota_mb=quota_mb, quota_seconds=quota_seconds,
+        many_topics=many_topics, many_partitions_per_topic=many_partitions_per_topic,
         only=selected,
     )  # fmt: skip
     results_dir = results_dir or BENCH_DIR / "results"

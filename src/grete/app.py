@@ -135,6 +135,8 @@ class Broker:
         if cfg.log_cleaner_enable:
             cleaner = LogCleaner(replicas.logs, _cleaner_config(cfg), self.clock, replicas.compacted_logs)
             self._tasks.append(asyncio.create_task(cleaner.run(), name="log-cleaner"))
+        if cfg.grete_log_file_idle_close_ms > 0:
+            self._tasks.append(asyncio.create_task(self._idle_files_loop(), name="idle-files"))
         if cfg.log_flush_scheduler_interval_ms < LONG_MAX:
             self._tasks.append(asyncio.create_task(self._flush_loop(), name="flush"))
         log.info(
@@ -305,6 +307,14 @@ class Broker:
             due = deletions.pop_due(self.clock.time_ms())
             if due:
                 await asyncio.to_thread(remove_segment_files, due)
+
+    async def _idle_files_loop(self) -> None:
+        idle = self.config.grete_log_file_idle_close_ms / 1000.0
+        while True:
+            await asyncio.sleep(max(idle / 2, 1.0))
+            closed = self.services.replicas.logs.close_idle_files(idle)
+            if closed:
+                log.debug("closed %d idle segment files", closed)
 
     async def _flush_loop(self) -> None:
         interval = self.config.log_flush_scheduler_interval_ms / 1000.0

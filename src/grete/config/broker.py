@@ -325,6 +325,10 @@ class BrokerConfig(BaseSettings):
     log_flush_scheduler_interval_ms: Annotated[int, _LONG] = Field(
         default=LONG_MAX, alias="log.flush.scheduler.interval.ms",
         description="How often logs are checked for a needed flush.")
+    grete_log_file_idle_close_ms: Annotated[int, _long(0)] = Field(
+        default=60000, alias="grete.log.file.idle.close.ms",
+        description="Grete addition: a segment file unused this long is closed (reopened "
+        "on its next use), so open files follow the partitions in use; 0: never.")
     log_flush_offset_checkpoint_interval_ms: Annotated[int, _int(0)] = Field(
         default=60000, alias="log.flush.offset.checkpoint.interval.ms",
         description="How often the recovery point checkpoint is written.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from grete.records.batch import (
@@ -44,9 +44,17 @@ class BatchScanner:
     """
 
     def __init__(
-        self, fd: int, start: int, end: int, *, full: bool = False, chunk_bytes: int = CHUNK_BYTES
+        self,
+        fd: int | Callable[[], int],
+        start: int,
+        end: int,
+        *,
+        full: bool = False,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
-        self._fd = fd
+        # A callable is asked for the descriptor at every read: a segment may close an idle
+        # file between two reads of a suspended scan, and the number may be reused.
+        self._fd = fd if callable(fd) else (lambda: fd)
         self._chunk = chunk_bytes
         self._end = end
         self._full = full
@@ -58,7 +66,7 @@ class BatchScanner:
         rel = position - self._buf_at
         if rel < 0 or rel + size > len(self._buf):
             want = min(max(size, self._chunk), self._end - position)
-            self._buf = pread_exact(self._fd, want, position) if want > 0 else b""
+            self._buf = pread_exact(self._fd(), want, position) if want > 0 else b""
             self._buf_at = position
             rel = 0
         if rel + size > len(self._buf):

@@ -553,6 +553,10 @@ class Log:
             self._dir_dirty = False
         self._last_flush_ms = self._clock.time_ms()
 
+    def close_idle_files(self, now: float, idle_seconds: float) -> int:
+        """Close the log files unused for ``idle_seconds``; returns how many were closed."""
+        return sum(1 for segment in self._segments if segment.close_if_idle(now, idle_seconds))
+
     def flush_if_due(self) -> bool:
         """Apply flush.ms: flush if it has passed since the last flush and data is unflushed."""
         now = self._clock.time_ms()

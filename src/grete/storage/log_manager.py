@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -195,6 +196,13 @@ class LogManager:
             self.log_dir / LOG_START_OFFSET_CHECKPOINT,
             {key: lg.log_start_offset for key, lg in self._logs.items()},
         )
+
+    def close_idle_files(self, idle_seconds: float) -> int:
+        """Close every log file unused for ``idle_seconds``; returns how many were closed.
+        A file reopens on its next read or append, so open descriptors follow the
+        partitions in use, not the partitions hosted."""
+        now = time.monotonic()
+        return sum(lg.close_idle_files(now, idle_seconds) for lg in self._logs.values())
 
     def flush_dirty(self) -> int:
         """Apply each log's flush.ms; returns how many logs were flushed."""

@@ -7,6 +7,7 @@ The ``.log`` file is a plain concatenation of v2 batches, exactly as Kafka write
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,11 @@ class LogSegment:
         self.index_interval_bytes = index_interval_bytes
         self.needs_index_rebuild = False
         self._fd: int | None = None
+        self._fd_used = 0.0  # time.monotonic() of the last use of the log file's descriptor
+        # Written since the last fsync, with the descriptor closed since (idle): the next
+        # flush reopens the file to fsync it (fsync covers the file, whatever descriptor).
+        self._unsynced = False
+        self._written = False  # since the last fsync
         self._size = 0
         self._next_offset: int | None = base_offset
         self._max_ts = TimestampOffset(NO_TIMESTAMP, base_offset)
@@ -166,10 +172,26 @@ class LogSegment:
 
     @property
     def fd(self) -> int:
+        """The log file's descriptor, opened on first use (and again after an idle close)."""
         if self._fd is None:
             path = self._path(LOG_SUFFIX)
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd_used = time.monotonic()
         return self._fd
+
+    def _fd_source(self) -> int:
+        return self.fd
+
+    def close_if_idle(self, now: float, idle_seconds: float) -> bool:
+        """Close the log file's descriptor if unused for ``idle_seconds`` (``now`` on the
+        time.monotonic() scale), so that thousands of quiet partitions hold no open files.
+        A segment renamed for deletion keeps its descriptor: its reader needs it."""
+        if self._fd is None or self._deleted or now - self._fd_used < idle_seconds:
+            return False
+        os.close(self._fd)
+        self._fd = None
+        self._unsynced = self._written
+        return True
 
     # -- state ---------------------------------------------------------------------
 
@@ -247,7 +269,7 @@ class LogSegment:
     def _scan_framing(self, start: int, expect_last: int | None) -> tuple[int, int]:
         """(valid_end, next_offset) of the well-framed batches from ``start`` whose offsets
         increase and fit this segment."""
-        scanner = BatchScanner(self.fd, start, self._size, chunk_bytes=_LOOKUP_CHUNK)
+        scanner = BatchScanner(self._fd_source, start, self._size, chunk_bytes=_LOOKUP_CHUNK)
         next_offset = self.base_offset
         for batch in scanner:
             h = batch.header
@@ -287,7 +309,7 @@ class LogSegment:
         self._max_ts = TimestampOffset(NO_TIMESTAMP, self.base_offset)
         self._bytes_since_index = 0
         next_offset = self.base_offset
-        scanner = BatchScanner(self.fd, 0, self._size, full=True)
+        scanner = BatchScanner(self._fd_source, 0, self._size, full=True)
         valid_end = 0
         for batch in scanner:
             try:
@@ -313,6 +335,7 @@ class LogSegment:
     ) -> None:
         """Write whole, offset-assigned batches at the end with one write call."""
         position = self._size
+        self._written = True
         try:
             write_all(self.fd, data, position)
         except OSError as e:
@@ -329,7 +352,7 @@ class LogSegment:
 
     def headers(self, position: int = 0) -> Iterator[ScannedBatch]:
         """The batch headers from ``position`` (a batch boundary) to the end."""
-        return iter(BatchScanner(self.fd, position, self._size, chunk_bytes=_LOOKUP_CHUNK))
+        return iter(BatchScanner(self._fd_source, position, self._size, chunk_bytes=_LOOKUP_CHUNK))
 
     def translate_offset(self, offset: int) -> int | None:
         """File position of the batch holding ``offset`` (or the first after it), or None
@@ -380,6 +403,7 @@ class LogSegment:
     # -- truncation, durability, lifecycle -------------------------------------------
 
     def _truncate_file(self, size: int) -> None:
+        self._written = True
         os.ftruncate(self.fd, size)
         self._size = size
 
@@ -407,8 +431,9 @@ class LogSegment:
 
     def flush(self) -> None:
         """fsync the log, then write and fsync both indexes."""
-        if self._fd is not None:
-            os.fsync(self._fd)
+        if self._fd is not None or self._unsynced:
+            os.fsync(self.fd)
+            self._unsynced = self._written = False
         self._persist_index(INDEX_SUFFIX, self.offset_index)
         self._persist_index(TIME_INDEX_SUFFIX, self.time_index)
 
