@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Self
 
-from .procstat import ProcessUsage, read_usage
+from .procstat import ProcessUsage, read_usage, wait_stopped
 from .wire import api_versions, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -343,6 +343,7 @@ class BrokerProcess(ServerProcess):
             raise RuntimeError(f"{self.name} is not running")
         os.kill(self.pid, signal.SIGSTOP)
         self._paused = True
+        wait_stopped(self.pid)
 
     def resume(self) -> None:
         """SIGCONT after pause(); a no-op when not paused."""

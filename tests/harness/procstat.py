@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,3 +42,23 @@ def _status_kib(pid: int) -> dict[str, int]:
         if len(parts) == 2 and parts[1] == "kB":
             sizes[name] = int(parts[0])
     return sizes
+
+
+def wait_stopped(pid: int, timeout: float = 5.0) -> None:
+    """Block until every thread of ``pid`` is stopped (state T) after a SIGSTOP, which the
+    kernel delivers asynchronously: a JVM or a busy Python process may answer one more
+    request right after os.kill returns. Raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                stat = (task / "stat").read_text()
+            except FileNotFoundError:  # a thread that just ended
+                continue
+            states.append(stat[stat.rindex(")") + 2])
+        if states and all(state in "Tt" for state in states):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pid {pid} not stopped after {timeout}s: thread states {states}")
+        time.sleep(0.005)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Self
 
 from .process import HOST, BrokerStartError, ServerProcess
+from .procstat import wait_stopped
 
 # Debian's libzookeeper-java: the jar's manifest Class-Path names its dependencies
 # (netty, jute, jackson, slf4j-api, ...) under /usr/share/java, so one jar is enough.
@@ -172,6 +173,7 @@ class ZooKeeperProcess(ServerProcess):
             raise RuntimeError(f"{self.name} is not running")
         os.kill(self.pid, signal.SIGSTOP)
         self._paused = True
+        wait_stopped(self.pid)
 
     def resume(self) -> None:
         """SIGCONT after pause(); a no-op when not paused."""
