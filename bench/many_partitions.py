@@ -4,7 +4,9 @@ On a broker of its own: create the topics, write one record to every partition (
 every partition has a segment), then measure what a user with many partitions feels:
 - Metadata for every topic (librdkafka's list_topics), p50 and max over `metadata_calls`;
 - idle CPU over `idle_seconds` with no client connected;
-- open file descriptors and RSS of the broker;
+- open file descriptors (right after the writes, and after the idle period: Grete runs
+  with grete.log.file.idle.close.ms at IDLE_CLOSE_MS so that its idle-file closing
+  shows within the run) and RSS of the broker;
 - Grete only: the time to stop (SIGTERM) and to start again on the same data, until
   Metadata lists every partition with a leader. Tansu's memory storage keeps nothing
   across a restart, so that row is not applicable to it.
@@ -25,6 +27,7 @@ from harness import BrokerProcess, ServerProcess, TansuProcess
 from workloads import WorkloadTimeout
 
 TOPICS_PER_REQUEST = 10
+IDLE_CLOSE_MS = 5_000
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -93,7 +96,8 @@ def many_partitions(kind: str, config: ManyPartitionsConfig, work_dir: Path, log
     broker: ServerProcess
     if kind == "grete":
         broker = BrokerProcess(work_dir / "many-data", log_path=log_dir / "grete-many.log",
-                               start_timeout=300, stop_timeout=120)  # fmt: skip
+                               start_timeout=300, stop_timeout=120,
+                               overrides={"grete.log.file.idle.close.ms": str(IDLE_CLOSE_MS)})  # fmt: skip
     else:
         broker = TansuProcess(work_dir / "many-data", log_path=log_dir / "tansu-many.log")
     results: dict[str, Any] = {"partitions": config.topics * config.partitions_per_topic}
@@ -113,6 +117,7 @@ def many_partitions(kind: str, config: ManyPartitionsConfig, work_dir: Path, log
             timings.append((time.monotonic() - started) * 1000)
         results["metadata_p50_ms"] = round(statistics.median(timings), 1)
         results["metadata_max_ms"] = round(max(timings), 1)
+        results["open_fds_busy"] = _open_fds(broker.pid)
         del admin  # no client connected while idle
         time.sleep(1.0)
         before = broker.usage().cpu_seconds

@@ -86,7 +86,10 @@ class Broker:
         log_dir = Path(cfg.log_dirs.split(",")[0]).resolve()
         log_dir.mkdir(parents=True, exist_ok=True)
         node_id = cfg.broker_id
-        logs = LogManager.open(log_dir, cfg.log_config(), self.clock)
+        logs = LogManager.open(
+            log_dir, cfg.log_config(), self.clock,
+            recovery_threads=cfg.num_recovery_threads_per_data_dir,
+        )  # fmt: skip
         replicas = ReplicaManager(logs, self.clock, node_id, restore_high_watermarks=bool(cfg.zookeeper_connect))
         if cfg.zookeeper_connect:
             services = self._cluster_services(log_dir, replicas)

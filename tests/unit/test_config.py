@@ -70,6 +70,7 @@ KAFKA_DEFAULTS = {
     "log.flush.scheduler.interval.ms": str(LONG_MAX),
     "log.flush.offset.checkpoint.interval.ms": "60000",
     "grete.log.file.idle.close.ms": "60000",  # Grete's own (docs/behaviour.md)
+    "num.recovery.threads.per.data.dir": "2",
     "log.flush.start.offset.checkpoint.interval.ms": "60000",
     "log.message.timestamp.type": "CreateTime",
     "log.cleanup.policy": "delete",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 import random
 import shutil
 from collections.abc import Iterator, Sequence
@@ -556,6 +557,10 @@ class Log:
     def close_idle_files(self, now: float, idle_seconds: float) -> int:
         """Close the log files unused for ``idle_seconds``; returns how many were closed."""
         return sum(1 for segment in self._segments if segment.close_if_idle(now, idle_seconds))
+
+    def release_files(self) -> int:
+        """Close every open log file now (they reopen on use); returns how many."""
+        return self.close_idle_files(math.inf, 0.0)
 
     def flush_if_due(self) -> bool:
         """Apply flush.ms: flush if it has passed since the last flush and data is unflushed."""

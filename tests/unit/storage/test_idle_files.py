@@ -131,3 +131,34 @@ def test_the_log_manager_closes_idle_files_of_every_log(tmp_path: Path) -> None:
     assert manager.close_idle_files(0.0) == 5
     assert all(lg.read(0, 10**6).records for lg in logs)
     manager.shutdown()
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_logs_load_and_shut_down_on_recovery_threads_holding_no_files(
+    tmp_path: Path, threads: int
+) -> None:
+    manager = LogManager.open(tmp_path, SMALL, clock=ManualClock(), recovery_threads=threads)
+    contents = {}
+    for i in range(20):
+        lg = manager.create(f"t{i}", 0)
+        for _ in range(i % 4 + 1):
+            append(lg, make_batch(3))
+        contents[f"t{i}"] = everything(lg)
+    manager.shutdown()
+    assert (tmp_path / ".kafka_cleanshutdown").exists()
+    reopened = LogManager.open(tmp_path, SMALL, clock=ManualClock(), recovery_threads=threads)
+    assert not open_files(tmp_path, ".log")  # loading released every file it opened
+    assert {t: everything(reopened.get(t, 0)) for t in contents} == contents  # type: ignore[arg-type]
+    reopened.shutdown()
+
+
+def test_a_log_that_fails_to_load_fails_the_start_on_threads_too(tmp_path: Path) -> None:
+    manager = LogManager.open(tmp_path, SMALL, clock=ManualClock())
+    for i in range(6):
+        append(manager.create(f"t{i}", 0), make_batch(2))
+    manager.shutdown()
+    (tmp_path / "t3-0" / "00000000000000000000.log").chmod(0)
+    (tmp_path / "t3-0" / "00000000000000000000.log").rename(tmp_path / "t3-0" / "x")
+    (tmp_path / "t3-0" / "00000000000000000000.log").mkdir()  # unreadable as a file
+    with pytest.raises(OSError):
+        LogManager.open(tmp_path, SMALL, clock=ManualClock(), recovery_threads=3)
