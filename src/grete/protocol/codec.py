@@ -88,6 +88,21 @@ def read_uvarint(buf: bytes | bytearray | memoryview, at: int) -> tuple[int, int
             raise MalformedRequest("varint too long")
 
 
+def encode_uvarint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_length(count: int, flexible: bool) -> bytes:
+    """An array, string or bytes length: compact (count + 1 as an unsigned varint, for a
+    flexible version) or int32."""
+    return encode_uvarint(count + 1) if flexible else _CORRELATION.pack(count)
+
+
 def skip_tagged_fields(buf: bytes | bytearray | memoryview, at: int) -> int:
     count, at = read_uvarint(buf, at)
     for _ in range(count):

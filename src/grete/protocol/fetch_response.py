@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from grete.protocol.codec import EncodedResponse
+from grete.protocol.codec import EncodedResponse, encode_length, encode_uvarint
 
 FIRST_FLEXIBLE_VERSION = 12
 FIRST_TOPIC_ID_VERSION = 13
@@ -70,25 +70,11 @@ class FetchedTopic:
     partitions: list[FetchedPartition]
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _length(count: int, flexible: bool) -> bytes:
-    """An array or bytes length: compact (count + 1, unsigned varint) or int32."""
-    return _uvarint(count + 1) if flexible else _INT32.pack(count)
-
-
 def _topic_key(topic: FetchedTopic, version: int, flexible: bool) -> bytes:
     if version >= FIRST_TOPIC_ID_VERSION:
         return (topic.topic_id or uuid.UUID(int=0)).bytes
     name = topic.name.encode()
-    return (_uvarint(len(name) + 1) if flexible else _INT16.pack(len(name))) + name
+    return (encode_uvarint(len(name) + 1) if flexible else _INT16.pack(len(name))) + name
 
 
 def encode_fetch_response(
@@ -113,13 +99,13 @@ def encode_fetch_response(
         throttle_at = _THROTTLE_AT
     parts: list[bytes | bytearray | memoryview] = [head]
     fields = head  # where fixed fields go; a new buffer after each partition's records
-    fields += _length(len(topics), flexible)
+    fields += encode_length(len(topics), flexible)
     partition_fields = _PARTITION_V5 if version >= 5 else _PARTITION_V4
     aborted = _NULL_COMPACT if flexible else _NULL_ARRAY
     read_replica = _NO_READ_REPLICA if version >= 11 else b""
     for topic in topics:
         fields += _topic_key(topic, version, flexible)
-        fields += _length(len(topic.partitions), flexible)
+        fields += encode_length(len(topic.partitions), flexible)
         for p in topic.partitions:
             if version >= 5:
                 fields += partition_fields.pack(
@@ -132,7 +118,7 @@ def encode_fetch_response(
                 )
             fields += aborted
             fields += read_replica
-            fields += _length(len(p.records), flexible)
+            fields += encode_length(len(p.records), flexible)
             if p.records:
                 parts.append(p.records)
                 fields = bytearray()

@@ -26,7 +26,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from grete.protocol.codec import EncodedResponse
+from grete.protocol.codec import EncodedResponse, encode_length, encode_uvarint
 
 FIRST_FLEXIBLE_VERSION = 9
 _INT16 = struct.Struct(">h")
@@ -47,24 +47,11 @@ class ProducedPartition:
     error_message: str | None = None
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _length(count: int, flexible: bool) -> bytes:
-    return _uvarint(count + 1) if flexible else _INT32.pack(count)
-
-
 def _string(value: str | None, flexible: bool) -> bytes:
     if value is None:
         return b"\x00" if flexible else _INT16.pack(-1)
     data = value.encode()
-    return (_uvarint(len(data) + 1) if flexible else _INT16.pack(len(data))) + data
+    return (encode_uvarint(len(data) + 1) if flexible else _INT16.pack(len(data))) + data
 
 
 def encode_produce_response(
@@ -78,10 +65,10 @@ def encode_produce_response(
     out = bytearray(_HEAD.pack(0, correlation_id))
     if flexible:
         out += _EMPTY_TAGS  # response header v1
-    out += _length(len(topics), flexible)
+    out += encode_length(len(topics), flexible)
     for name, partitions in topics:
         out += _string(name, flexible)
-        out += _length(len(partitions), flexible)
+        out += encode_length(len(partitions), flexible)
         for p in partitions:
             out += _PARTITION.pack(p.index, p.error_code, p.base_offset)
             if version >= 2:
@@ -89,7 +76,7 @@ def encode_produce_response(
             if version >= 5:
                 out += _INT64.pack(p.log_start_offset)
             if version >= 8:
-                out += _length(0, flexible)  # record_errors
+                out += encode_length(0, flexible)  # record_errors
                 out += _string(p.error_message, flexible)
             if flexible:
                 out += _EMPTY_TAGS
