@@ -4,7 +4,8 @@
 
 Prints the best of five timings per call. Fetch: one topic, six partitions of 1 MiB
 (a consumer catching up) and of 200 bytes (a consumer at the log end); Produce: one
-partition acknowledged. The hand-written fetch encoder does not join the record bytes
+partition acknowledged; Metadata: every topic of a broker with 10,000 partitions (the
+entries are built inside the timing, as the handler builds them). The hand-written fetch encoder does not join the record bytes
 into one buffer (the transport writes the parts with one vectored write); kio's copies
 them into its output, which is part of what this measures.
 """
@@ -13,11 +14,18 @@ from __future__ import annotations
 
 import os
 import timeit
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from grete.protocol import ApiKey, RequestHeader, encode_response, schema
 from grete.protocol.fetch_response import FetchedPartition, FetchedTopic, encode_fetch_response
+from grete.protocol.metadata_response import (
+    MetadataBroker,
+    MetadataPartition,
+    MetadataTopic,
+    encode_metadata_response,
+)
 from grete.protocol.produce_response import ProducedPartition, encode_produce_response
 
 FETCH_VERSION = 12  # librdkafka 2.x
@@ -74,6 +82,58 @@ def _hand_produce() -> Any:
     return encode_produce_response(1, PRODUCE_VERSION, [("t", partitions)])
 
 
+METADATA_VERSION = 12
+OMITTED = -(2**31)
+
+
+def _kio_metadata(topics: int, partitions: int) -> Callable[[], Any]:
+    s = schema(ApiKey.METADATA, METADATA_VERSION)
+    header = RequestHeader(ApiKey.METADATA, METADATA_VERSION, 1, "bench")
+    ids = [uuid.UUID(int=t + 1) for t in range(topics)]
+
+    def run() -> bytes:
+        entities = [
+            s.make(
+                "MetadataResponseTopic", error_code=0, name=f"t{t}", topic_id=ids[t],
+                is_internal=False, topic_authorized_operations=OMITTED,
+                partitions=[
+                    s.make(
+                        "MetadataResponsePartition", error_code=0, partition_index=p,
+                        leader_id=0, leader_epoch=0, replica_nodes=[0], isr_nodes=[0],
+                        offline_replicas=[],
+                    )
+                    for p in range(partitions)
+                ],
+            )
+            for t in range(topics)
+        ]  # fmt: skip
+        broker = s.make("MetadataResponseBroker", node_id=0, host="127.0.0.1", port=9092, rack=None)
+        response = s.response(
+            throttle_time=0, brokers=[broker], cluster_id="c", controller_id=0, topics=entities
+        )
+        return encode_response(header, response)
+
+    return run
+
+
+def _hand_metadata(topics: int, partitions: int) -> Callable[[], Any]:
+    ids = [uuid.UUID(int=t + 1) for t in range(topics)]
+
+    def run() -> Any:
+        entries = [
+            MetadataTopic(0, f"t{t}", ids[t], False, [
+                MetadataPartition(0, p, 0, 0, (0,), (0,), ()) for p in range(partitions)
+            ], OMITTED)
+            for t in range(topics)
+        ]  # fmt: skip
+        return encode_metadata_response(
+            1, METADATA_VERSION, brokers=[MetadataBroker(0, "127.0.0.1", 9092, None)],
+            cluster_id="c", controller_id=0, topics=entries, cluster_authorized_operations=OMITTED,
+        )  # fmt: skip
+
+    return run
+
+
 def _best_us(run: Callable[[], Any], number: int) -> float:
     return min(timeit.repeat(run, number=number, repeat=5)) / number * 1e6
 
@@ -85,7 +145,9 @@ def main() -> None:
         ("Fetch, 6 x 1 MiB", _kio_fetch(large), _hand_fetch(large), 200),
         ("Fetch, 6 x 200 B", _kio_fetch(small), _hand_fetch(small), 20_000),
         ("Produce, 1 partition", _kio_produce, _hand_produce, 20_000),
-    ]
+        ("Metadata, 100 topics × 100 partitions", _kio_metadata(100, 100),
+         _hand_metadata(100, 100), 3),
+    ]  # fmt: skip
     print("| Response | kio, µs | hand-written, µs | ratio |")
     print("|---|---|---|---|")
     for name, kio, hand, number in rows:

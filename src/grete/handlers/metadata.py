@@ -19,56 +19,41 @@ from grete.handlers.authorization import (
 )
 from grete.handlers.context import RequestContext
 from grete.handlers.registry import handles
-from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, ErrorCode
+from grete.protocol import AUTHORIZED_OPERATIONS_OMITTED, ApiKey, EncodedResponse, ErrorCode
+from grete.protocol.metadata_response import (
+    MetadataBroker,
+    MetadataPartition,
+    MetadataTopic,
+    encode_metadata_response,
+)
 
 log = logging.getLogger("grete.handlers")
 
-def _partition_response(ctx: RequestContext, topic: TopicMetadata, index: int) -> Any:
+def _partition_response(ctx: RequestContext, topic: TopicMetadata, index: int) -> MetadataPartition:
     info = ctx.services.cluster.partition(topic.name, index)
     if info is None:  # created, its state not yet known here
-        return ctx.schema.make(
-            "MetadataResponsePartition", error_code=ErrorCode.leader_not_available,
-            partition_index=index, leader_id=NO_LEADER, leader_epoch=-1, replica_nodes=[],
-            isr_nodes=[], offline_replicas=[],
-        )
+        return MetadataPartition(ErrorCode.leader_not_available, index, NO_LEADER, -1, (), (), ())
     error = ErrorCode.none if info.leader != NO_LEADER else ErrorCode.leader_not_available
-    return ctx.schema.make(
-        "MetadataResponsePartition",
-        error_code=error,
-        partition_index=index,
-        leader_id=info.leader,
-        leader_epoch=info.leader_epoch,
-        replica_nodes=list(info.replicas),
-        isr_nodes=list(info.isr),
-        offline_replicas=list(info.offline),
+    return MetadataPartition(
+        error, index, info.leader, info.leader_epoch, info.replicas, info.isr, info.offline
     )
 
 
-def _topic_response(ctx: RequestContext, topic: TopicMetadata, with_operations: bool) -> Any:
-    s = ctx.schema
+def _topic_response(ctx: RequestContext, topic: TopicMetadata, with_operations: bool) -> MetadataTopic:
     partitions = [_partition_response(ctx, topic, index) for index in range(topic.partitions)]
-    return s.make(
-        "MetadataResponseTopic",
-        error_code=ErrorCode.none,
-        name=topic.name,
-        topic_id=topic.topic_id,
-        is_internal=topic.internal,
-        partitions=partitions,
-        topic_authorized_operations=authorized_operations(
-            ctx, ResourceType.TOPIC, topic.name, requested=with_operations
-        ),
+    operations = authorized_operations(ctx, ResourceType.TOPIC, topic.name, requested=with_operations)
+    return MetadataTopic(
+        ErrorCode.none, topic.name, topic.topic_id, topic.internal, partitions, operations
     )
 
 
-def _error_topic(ctx: RequestContext, name: str | None, error: ErrorCode, topic_id: Any = None) -> Any:
-    values: dict[str, Any] = {"error_code": error, "name": name, "is_internal": False, "partitions": []}
-    if topic_id is not None:
-        values["topic_id"] = topic_id
-    values["topic_authorized_operations"] = AUTHORIZED_OPERATIONS_OMITTED
-    return ctx.schema.make("MetadataResponseTopic", **values)
+def _error_topic(ctx: RequestContext, name: str | None, error: ErrorCode, topic_id: Any = None) -> MetadataTopic:
+    return MetadataTopic(error, name, topic_id, False, (), AUTHORIZED_OPERATIONS_OMITTED)
 
 
-async def _lookup(ctx: RequestContext, requested: Any, auto_create: bool, with_operations: bool) -> Any:
+async def _lookup(
+    ctx: RequestContext, requested: Any, auto_create: bool, with_operations: bool
+) -> MetadataTopic:
     services = ctx.services
     name = getattr(requested, "name", None)
     topic_id = getattr(requested, "topic_id", None)
@@ -107,16 +92,10 @@ def _describable(ctx: RequestContext, name: str) -> bool:
 
 
 @handles(ApiKey.METADATA, 0, 12)
-async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
+async def handle_metadata(ctx: RequestContext, request: Any) -> EncodedResponse:
     services = ctx.services
     brokers = [
-        ctx.schema.make(
-            "MetadataResponseBroker",
-            node_id=endpoint.node_id,
-            host=endpoint.host,
-            port=endpoint.port,
-            rack=endpoint.rack,
-        )
+        MetadataBroker(endpoint.node_id, endpoint.host, endpoint.port, endpoint.rack)
         for endpoint in services.live_endpoints(ctx.connection.listener)
     ]
     # v0: an empty list means every topic; v1+: null means every topic.
@@ -125,22 +104,19 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> Any:
     if all_topics:
         # Every topic the principal may describe; the others are left out silently.
         topics = [_topic_response(ctx, t, with_operations)
-                  for t in services.metadata.topics() if _describable(ctx, t.name)]
+                  for t in services.metadata.topics() if _describable(ctx, t.name)]  # fmt: skip
     else:
         auto_create = getattr(request, "allow_auto_topic_creation", True)
         topics = [await _lookup(ctx, t, auto_create, with_operations) for t in request.topics]
     # KIP-430: the cluster's bits exist in v8-10 only (v11 moved them to DescribeCluster).
-    cluster_ops: dict[str, int] = {}
+    cluster_operations = AUTHORIZED_OPERATIONS_OMITTED
     if 8 <= ctx.version <= 10:
-        cluster_ops["cluster_authorized_operations"] = authorized_operations(
+        cluster_operations = authorized_operations(
             ctx, ResourceType.CLUSTER, CLUSTER_NAME,
             requested=bool(request.include_cluster_authorized_operations),
-        )
-    return ctx.schema.response(
-        throttle_time=0,
-        brokers=brokers,
-        cluster_id=services.cluster_id,
-        controller_id=services.cluster.controller_id,
-        topics=topics,
-        **cluster_ops,
-    )
+        )  # fmt: skip
+    return encode_metadata_response(
+        ctx.header.correlation_id, ctx.version, brokers=brokers, cluster_id=services.cluster_id,
+        controller_id=services.cluster.controller_id, topics=topics,
+        cluster_authorized_operations=cluster_operations,
+    )  # fmt: skip
