@@ -10,6 +10,7 @@ recovery point says.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # Leftovers of interrupted deletions or atomic writes.
 STRAY_SUFFIXES = (DELETED_SUFFIX, ".tmp")
+_STRAY_CANDIDATES = (*STRAY_SUFFIXES, CLEANED_SUFFIX, SWAP_SUFFIX)
 _SEGMENT_FILE_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX)
 
 
@@ -56,9 +58,9 @@ def remove_stray_files(dir: Path) -> list[int]:
     rebuilds the indexes of the swap segments it keeps."""
     cleaned: list[Path] = []
     swaps: list[Path] = []
-    for path in dir.iterdir():
-        if not path.is_file():
-            continue
+    with os.scandir(dir) as entries:  # no stat per file: the directory entry's type
+        files = [Path(e.path) for e in entries if e.name.endswith(_STRAY_CANDIDATES) and e.is_file()]
+    for path in files:
         if path.name.endswith(STRAY_SUFFIXES):
             log.info("deleting stray file %s", path)
             path.unlink(missing_ok=True)
@@ -129,21 +131,22 @@ def segment_path_of(dir: Path, base_offset: int, suffix: str) -> Path:
     return dir / f"{base_offset:020d}{suffix}"
 
 
-def _base_offset(path: Path, suffix: str) -> int | None:
-    stem = path.name[: -len(suffix)]
-    if path.name.endswith(suffix) and len(stem) == 20 and stem.isdigit():
-        return int(stem)
+def _name_offset(name: str, suffix: str) -> int | None:
+    """The base offset a ``<20 digits><suffix>`` file name carries, else None."""
+    if len(name) == 20 + len(suffix) and name.endswith(suffix) and name[:20].isdigit():
+        return int(name[:20])
     return None
 
 
 def segment_base_offsets(dir: Path) -> list[int]:
     """Base offsets of the ``.log`` files; index files without a log file are deleted."""
-    bases = {b for p in dir.iterdir() if (b := _base_offset(p, LOG_SUFFIX)) is not None}
+    names = os.listdir(dir)  # one listing for all three kinds
+    bases = {b for name in names if (b := _name_offset(name, LOG_SUFFIX)) is not None}
     for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-        for path in dir.glob(f"*{suffix}"):
-            base = _base_offset(path, suffix)
+        for name in names:
+            base = _name_offset(name, suffix)
             if base is not None and base not in bases:
-                path.unlink(missing_ok=True)
+                (dir / name).unlink(missing_ok=True)
     return sorted(bases)
 
 

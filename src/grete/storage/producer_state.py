@@ -16,6 +16,7 @@ of an older batch among the last five is reported out of order, not as a duplica
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -140,8 +141,14 @@ class ProducerStateManager:
 
     def snapshot_offsets(self) -> list[int]:
         offsets = []
-        for path in self.dir.glob(f"*{SNAPSHOT_SUFFIX}"):
-            stem = path.name[: -len(SNAPSHOT_SUFFIX)]
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:  # the log's directory is gone (deleted): no snapshots
+            return []
+        for name in names:
+            if not name.endswith(SNAPSHOT_SUFFIX):
+                continue
+            stem = name[: -len(SNAPSHOT_SUFFIX)]
             if len(stem) == 20 and stem.isdigit():
                 offsets.append(int(stem))
         return sorted(offsets)
