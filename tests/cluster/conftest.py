@@ -19,6 +19,8 @@ import pytest
 from harness import GreteCluster, JavaProgram, ZooKeeperProcess, compile_java
 from harness.java import JAVA_SOURCE_DIR
 
+from .scenarios import wait_metadata_ready
+
 # Kafka's defaults take tens of seconds to declare a broker or a follower dead; the
 # scenarios must see failover within a test's time. RF 3 with min ISR 2, as the issue asks.
 CLUSTER_OVERRIDES = {
@@ -39,6 +41,9 @@ def cluster(zookeeper: ZooKeeperProcess, tmp_path: Path) -> Iterator[GreteCluste
     )
     started.start()
     try:
+        # The registrations are in ZooKeeper; each broker's watched view may lag a moment
+        # (CI once had CreateTopics RF 3 refused by a broker that saw two brokers).
+        wait_metadata_ready(started)
         yield started
     finally:
         started.stop()
@@ -55,6 +60,7 @@ def partitionable_cluster(zookeeper: ZooKeeperProcess, tmp_path: Path) -> Iterat
     )
     started.start()
     try:
+        wait_metadata_ready(started)
         yield started
     finally:
         started.stop()

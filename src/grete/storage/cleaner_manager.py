@@ -83,6 +83,7 @@ class LogCleaner:
         self._horizons: dict[PartitionKey, int] = {}
         self.worker = CleanerProcess(config.io_max_bytes_per_second)
         self._work: asyncio.Future[CleaningResult] | None = None
+        self._work_dir: Path | None = None  # the log directory the work writes in
         self.passes = 0
 
     async def run(self) -> None:
@@ -98,9 +99,12 @@ class LogCleaner:
                     await asyncio.sleep(self._config.backoff_ms / 1000.0)
         finally:
             self.worker.request_stop()
-            if self._work is not None and not self._work.done():
+            work = self._work
+            if work is not None and not work.done():
                 with contextlib.suppress(BaseException):
-                    await self._work
+                    await work
+            if work is not None and self._work_dir is not None:
+                _discard_unswapped(work, self._work_dir)
             await self.worker.close()
 
     async def clean_filthiest(self) -> bool:
@@ -111,11 +115,17 @@ class LogCleaner:
         (key, lg, _), rng = chosen
         job, sources = self._job(lg, rng)
         generation = lg.generation
-        self._work = asyncio.ensure_future(self.worker.clean(job))
+        self._work = work = asyncio.ensure_future(self.worker.clean(job))
+        self._work_dir = job.dir
         try:
-            result = await asyncio.shield(self._work)
+            result = await asyncio.shield(work)
         except CleaningAborted:
             return False
+        except asyncio.CancelledError:
+            if work.done():  # finished as the broker stopped: it is never swapped in
+                _discard_unswapped(work, job.dir)
+                self._work = None
+            raise
         finally:
             if self._work is not None and self._work.done():
                 self._work = None
@@ -240,3 +250,12 @@ def _read_or_empty(path: Path) -> dict[PartitionKey, int]:
     except CorruptCheckpoint as e:  # clean each log again from its start
         log.warning("ignoring %s: %s", path, e)
         return {}
+
+
+def _discard_unswapped(work: asyncio.Future[CleaningResult], dir: Path) -> None:
+    """Remove the ``.cleaned`` files of a cleaning that finished but will not be swapped in
+    (the broker is stopping); an aborted or failed one removed its own."""
+    if work.cancelled() or work.exception() is not None:
+        return
+    for group in work.result().groups:
+        delete_cleaned(dir, group.base_offset)

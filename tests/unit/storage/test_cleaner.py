@@ -302,3 +302,39 @@ def test_stopping_aborts_a_cleaning_in_progress_promptly(tmp_path: Path) -> None
     assert slow.passes == 0
     assert everything(log) == before
     assert [p.name for p in log.dir.iterdir() if p.name.endswith(CLEANED_SUFFIX)] == []
+
+
+def test_a_cleaning_that_finishes_as_the_broker_stops_leaves_no_cleaned_files(tmp_path: Path) -> None:
+    """The stop cancels the cleaner just as its worker returns: the result is never
+    swapped in, and its .cleaned files must not stay behind (CI once found two)."""
+    import asyncio
+    clock = ManualClock(T0)
+    log = Log.open(tmp_path / "t-0", CONFIG, clock=clock)
+    fill(log, 2000, 20)
+    before = everything(log)
+    cleaner = clean(tmp_path, log, clock)
+    real_clean = cleaner.worker.clean
+
+    async def scenario() -> None:
+        task: asyncio.Task[bool]
+
+        async def clean_as_the_broker_stops(job):  # type: ignore[no-untyped-def]
+            result = await real_clean(job)
+            assert result.groups  # it did write cleaned segments
+            task.cancel()
+            return result
+
+        cleaner.worker.clean = clean_as_the_broker_stops  # type: ignore[method-assign]
+        task = asyncio.ensure_future(cleaner.clean_filthiest())
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        else:
+            raise AssertionError("the cleaning was not cancelled")
+        await cleaner.worker.close()
+
+    asyncio.run(scenario())
+    assert cleaner.passes == 0
+    assert everything(log) == before
+    assert [p.name for p in log.dir.iterdir() if p.name.endswith(CLEANED_SUFFIX)] == []
