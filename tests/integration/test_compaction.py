@@ -156,8 +156,14 @@ def test_kill_during_compaction_recovers_a_consistent_log(
 
     wait_for(lambda: any(p.name.endswith(".cleaned") for p in part.iterdir()), 25,
              "the cleaner to write .cleaned files")
+    workers = _children(broker.pid)  # the cleaner's worker process
+    assert workers
     broker.kill()  # kill -9 in the middle of the pass
     assert any(p.name.endswith(".cleaned") for p in part.iterdir())
+    # The worker dies with the broker: else it would go on writing .cleaned files into
+    # the directory the restarted broker cleans up (CI saw them after the restart).
+    wait_for(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in workers), 5,
+             "the cleaner's worker process to die with the broker")
     broker.start()
     records = consume_all(broker.bootstrap, topic_name)
     offsets = [offset for offset, _, _ in records]
@@ -183,3 +189,18 @@ def test_a_record_without_key_is_refused_by_a_compacted_topic(
     assert producer.flush(15) == 0
     codes = sorted(e.code() if e is not None else 0 for e in errors)  # type: ignore[attr-defined]
     assert codes == [0, KafkaError.INVALID_RECORD]  # as Kafka: INVALID_RECORD, not CORRUPT_MESSAGE
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from /proc/*/stat)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            found.append(int(entry))
+    return found
