@@ -21,6 +21,7 @@ from grete.protocol.schema import kio_supports, schema
 _HEADER_V1 = struct.Struct(">hhih")  # api_key, api_version, correlation_id, client_id length
 _SIZE = struct.Struct(">i")
 _CORRELATION = struct.Struct(">i")
+_INT16 = struct.Struct(">h")
 
 
 class MalformedRequest(ValueError):
@@ -101,6 +102,15 @@ def encode_length(count: int, flexible: bool) -> bytes:
     """An array, string or bytes length: compact (count + 1 as an unsigned varint, for a
     flexible version) or int32."""
     return encode_uvarint(count + 1) if flexible else _CORRELATION.pack(count)
+
+
+def encode_string(value: str | None, flexible: bool) -> bytes:
+    """A nullable string: compact (length + 1 as an unsigned varint, 0 for null) for a
+    flexible version, else an int16 length (-1 for null)."""
+    if value is None:
+        return b"\x00" if flexible else _INT16.pack(-1)
+    data = value.encode()
+    return (encode_uvarint(len(data) + 1) if flexible else _INT16.pack(len(data))) + data
 
 
 def skip_tagged_fields(buf: bytes | bytearray | memoryview, at: int) -> int:

@@ -34,11 +34,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from grete.protocol.codec import EncodedResponse, encode_length, encode_uvarint
+from grete.protocol.codec import EncodedResponse, encode_length, encode_string
 
 FIRST_FLEXIBLE_VERSION = 12
 FIRST_TOPIC_ID_VERSION = 13
-_INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 _TOP_V4 = struct.Struct(">iii")  # size, correlation id, throttle
 _TOP_V7 = struct.Struct(">iiihi")  # size, correlation id, throttle, error, session
@@ -73,8 +72,7 @@ class FetchedTopic:
 def _topic_key(topic: FetchedTopic, version: int, flexible: bool) -> bytes:
     if version >= FIRST_TOPIC_ID_VERSION:
         return (topic.topic_id or uuid.UUID(int=0)).bytes
-    name = topic.name.encode()
-    return (encode_uvarint(len(name) + 1) if flexible else _INT16.pack(len(name))) + name
+    return encode_string(topic.name, flexible)
 
 
 def encode_fetch_response(

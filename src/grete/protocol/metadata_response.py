@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from grete.protocol.codec import EncodedResponse, encode_length
+from grete.protocol.codec import EncodedResponse, encode_length, encode_string
 
 FIRST_FLEXIBLE_VERSION = 9
 _INT16 = struct.Struct(">h")
@@ -42,7 +42,6 @@ _HEAD = struct.Struct(">ii")  # size, correlation id
 _PARTITION = struct.Struct(">hii")  # error, index, leader
 _EMPTY_TAGS = b"\x00"
 _NO_TOPIC_ID = bytes(16)
-_NULL = {False: _INT16.pack(-1), True: b"\x00"}
 _FALSE, _TRUE = b"\x00", b"\x01"
 
 
@@ -73,13 +72,6 @@ class MetadataTopic:
     is_internal: bool
     partitions: Sequence[MetadataPartition]
     authorized_operations: int
-
-
-def _string(value: str | None, flexible: bool) -> bytes:
-    if value is None:
-        return _NULL[flexible]
-    data = value.encode()
-    return (encode_length(len(data), True) if flexible else _INT16.pack(len(data))) + data
 
 
 # Replica lists are short: their length prefixes and packers are made once.
@@ -118,19 +110,19 @@ def encode_metadata_response(
     out += encode_length(len(brokers), flexible)
     for b in brokers:
         out += _INT32.pack(b.node_id)
-        out += _string(b.host, flexible)
+        out += encode_string(b.host, flexible)
         out += _INT32.pack(b.port)
         if version >= 1:
-            out += _string(b.rack, flexible)
+            out += encode_string(b.rack, flexible)
         out += tags
     if version >= 2:
-        out += _string(cluster_id, flexible)
+        out += encode_string(cluster_id, flexible)
     if version >= 1:
         out += _INT32.pack(controller_id)
     out += encode_length(len(topics), flexible)
     for t in topics:
         out += _INT16.pack(t.error_code)
-        out += _string(t.name, flexible)
+        out += encode_string(t.name, flexible)
         if version >= 10:
             out += t.topic_id.bytes if t.topic_id is not None else _NO_TOPIC_ID
         if version >= 1:

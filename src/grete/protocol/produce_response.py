@@ -26,10 +26,9 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from grete.protocol.codec import EncodedResponse, encode_length, encode_uvarint
+from grete.protocol.codec import EncodedResponse, encode_length, encode_string
 
 FIRST_FLEXIBLE_VERSION = 9
-_INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 _HEAD = struct.Struct(">ii")  # size, correlation id
 _PARTITION = struct.Struct(">ihq")  # index, error, base offset
@@ -47,13 +46,6 @@ class ProducedPartition:
     error_message: str | None = None
 
 
-def _string(value: str | None, flexible: bool) -> bytes:
-    if value is None:
-        return b"\x00" if flexible else _INT16.pack(-1)
-    data = value.encode()
-    return (encode_uvarint(len(data) + 1) if flexible else _INT16.pack(len(data))) + data
-
-
 def encode_produce_response(
     correlation_id: int,
     version: int,
@@ -67,7 +59,7 @@ def encode_produce_response(
         out += _EMPTY_TAGS  # response header v1
     out += encode_length(len(topics), flexible)
     for name, partitions in topics:
-        out += _string(name, flexible)
+        out += encode_string(name, flexible)
         out += encode_length(len(partitions), flexible)
         for p in partitions:
             out += _PARTITION.pack(p.index, p.error_code, p.base_offset)
@@ -77,7 +69,7 @@ def encode_produce_response(
                 out += _INT64.pack(p.log_start_offset)
             if version >= 8:
                 out += encode_length(0, flexible)  # record_errors
-                out += _string(p.error_message, flexible)
+                out += encode_string(p.error_message, flexible)
             if flexible:
                 out += _EMPTY_TAGS
         if flexible:
