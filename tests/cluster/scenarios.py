@@ -274,9 +274,10 @@ def one_record_batch(value: bytes) -> bytes:
 
 
 def send_produce(
-    raw: RawKafka, topic: str, partition: int, value: bytes, correlation: int, timeout_ms: int
+    raw: RawKafka, topic: str, partition: int, value: bytes, correlation: int, timeout_ms: int,
+    acks: int = -1,
 ) -> None:
-    """An acks=all Produce v9 of one record, not waiting for the answer."""
+    """A Produce v9 of one record (acks=all unless told), not waiting for the answer."""
     data = raw.make(
         ApiKey.PRODUCE,
         PRODUCE_V,
@@ -293,7 +294,7 @@ def send_produce(
         PRODUCE_V,
         correlation,
         transactional_id=None,
-        acks=-1,
+        acks=acks,
         timeout=timeout_ms,
         topic_data=[topic_data],
     )

@@ -14,6 +14,7 @@ from grete.handlers.context import RequestContext
 from grete.handlers.errors import error_code_for
 from grete.handlers.registry import handles
 from grete.partition.partition import NotLeader, Partition
+from grete.partition.replica_manager import ReplicaManager
 from grete.protocol import ApiKey, EncodedResponse, ErrorCode, RequestHeader, parse_header
 from grete.protocol.produce_request import (
     PartitionProduceData,
@@ -39,7 +40,7 @@ def _produce_partition(ctx: RequestContext, topic: str, data: PartitionProduceDa
     partition = replicas.get(topic, data.index)
     if partition is None:
         return ProducedPartition(data.index, ErrorCode.unknown_topic_or_partition)
-    if not partition.is_leader:
+    if not partition.is_leader or replicas.fence is not None and replicas.fence():
         return ProducedPartition(data.index, ErrorCode.not_leader_or_follower)
     if data.records is None:
         return ProducedPartition(data.index, ErrorCode.invalid_record)
@@ -62,12 +63,12 @@ def _produce_partition(ctx: RequestContext, topic: str, data: PartitionProduceDa
     return answer
 
 
-async def _complete(index: int, pending: _Pending, deadline: float) -> ProducedPartition:
+async def _complete(replicas: ReplicaManager, index: int, pending: _Pending, deadline: float) -> ProducedPartition:
     """acks=all: answer once the high watermark passes the batch, as Kafka's DelayedProduce."""
     partition = pending.partition
     try:
         async with asyncio.timeout_at(deadline):
-            await partition.wait_for_high_watermark(pending.required_offset)
+            await replicas.wait_committed(partition, pending.required_offset)
     except TimeoutError:
         return replace(pending.answer, error_code=ErrorCode.request_timed_out)
     except NotLeader:
@@ -129,7 +130,7 @@ async def handle_produce(ctx: RequestContext, request: ProduceRequest) -> Encode
         for _, parts in produced:
             for i, part in enumerate(parts):
                 if isinstance(part, _Pending):
-                    parts[i] = await _complete(part.partition.tp.partition, part, deadline)
+                    parts[i] = await _complete(ctx.services.replicas, part.partition.tp.partition, part, deadline)
     answered = [
         (name, [part for part in parts if not isinstance(part, _Pending)])
         for name, parts in produced

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from grete.clock import Clock
 from grete.partition.delayed_fetch import FetchPurgatory
-from grete.partition.partition import Partition, PartitionSettings
+from grete.partition.partition import NotLeader, Partition, PartitionSettings
 from grete.partition.topic_partition import TopicPartition
 from grete.storage.checkpoint import (
     REPLICATION_CHECKPOINT,
@@ -77,6 +77,8 @@ class ReplicaManager:
             _read_high_watermarks(logs.log_dir) if restore_high_watermarks else {}
         )
         self.on_isr_candidate: Callable[[Partition, int], None] | None = None
+        # True while this broker must not act as a leader (cluster: a stall fence).
+        self.fence: Callable[[], bool] | None = None
         self.purgatory = FetchPurgatory()
         self._partitions: dict[TopicPartition, Partition] = {}
         self._by_topic: dict[str, dict[int, Partition]] = {}
@@ -157,11 +159,21 @@ class ReplicaManager:
 
     def append(self, partition: Partition, records: bytearray | memoryview) -> LogAppendInfo:
         """Append as leader and wake followers' fetches waiting on this partition (consumers'
-        fetches wake when the high watermark exposes the records: `_on_commit`)."""
+        fetches wake when the high watermark exposes the records: `_on_commit`).
+        Raises NotLeader while the fence is up."""
+        if self.fence is not None and self.fence():
+            raise NotLeader(f"{partition.tp}: leadership fenced until ZooKeeper confirms it")
         info = partition.append_records_as_leader(records)
         if not info.duplicate:
             self.purgatory.on_append(partition.tp, len(records))
         return info
+
+    async def wait_committed(self, partition: Partition, offset: int) -> None:
+        """Until the high watermark reaches ``offset`` (acks=all, as Kafka's delayed produce).
+        Raises NotLeader if this broker stops leading, or is fenced, before it may answer."""
+        await partition.wait_for_high_watermark(offset)
+        if self.fence is not None and self.fence():
+            raise NotLeader(f"{partition.tp}: leadership fenced until ZooKeeper confirms it")
 
     def isr_candidate(self, partition: Partition, replica: int) -> None:
         """A follower caught up with the leader: the cluster runtime adds it to the ISR."""

@@ -38,8 +38,15 @@ from grete.cluster.zookeeper.client import (
     ZkError,
 )
 from grete.cluster.zookeeper.controller import ZkController
+from grete.cluster.zookeeper.stall_fence import StallFence
 from grete.cluster.zookeeper.view import ZkClusterView
-from grete.cluster.zookeeper.znodes import BrokerRegistration, ClusterId, EndPoint, PartitionState
+from grete.cluster.zookeeper.znodes import (
+    BrokerRegistration,
+    ClusterId,
+    EndPoint,
+    PartitionState,
+    ZNodeFormatError,
+)
 from grete.config import BrokerConfig
 from grete.network.client import ConnectSecurity
 from grete.partition.partition import Partition
@@ -97,6 +104,8 @@ class ZkBroker:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         replicas.on_isr_candidate = self._on_isr_candidate
+        self.fence = StallFence(config.zookeeper_session_timeout_ms, self._on_stall)
+        self._confirming: asyncio.Task[None] | None = None
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -125,6 +134,8 @@ class ZkBroker:
         self._tasks.append(asyncio.create_task(self._apply_loop(), name="zk-roles"))
         await self.controller.start()
         self._tasks.append(asyncio.create_task(self._isr_loop(), name="isr"))
+        self.fence.start()
+        self.replicas.fence = self.fence
         log.info("broker %d joined cluster %s", self.local_id, self.cluster_id)
 
     async def _agree_cluster_id(self) -> str:
@@ -167,6 +178,42 @@ class ZkBroker:
     async def _reregister(self) -> None:
         with contextlib.suppress(ZkError, RuntimeError):
             await self._register()
+
+    # -- after a stall ------------------------------------------------------------------------
+
+    def _on_stall(self) -> None:
+        if self._confirming is None or self._confirming.done():
+            self._confirming = asyncio.create_task(self._confirm_leadership(), name="zk-confirm")
+
+    async def _confirm_leadership(self) -> None:
+        """Lift the stall fence once ZooKeeper says who leads: the registration belongs to
+        the current session (re-registered if the old one expired), then the state of
+        every partition this broker led is read on that session and acted on. A state
+        naming another leader makes this broker a follower before the fence goes."""
+        path = paths.broker_id_path(self.local_id)
+        while not self._stopping:
+            try:
+                stat = await self.zk.exists(path)
+                if stat is not None and stat.ephemeral_owner == self.zk.session_id:
+                    await self._reread_led_states()
+                    self.fence.lift()
+                    log.info("ZooKeeper confirmed this broker's roles after the stall: fence lifted")
+                    return
+            except (ZkError, ZNodeFormatError) as exc:
+                log.info("confirming leadership after a stall: %s; retrying", exc)
+            await asyncio.sleep(0.2)
+
+    async def _reread_led_states(self) -> None:
+        led = [p for p in self.replicas if p.tp in self._leaders]
+        found = await asyncio.gather(*(
+            self.zk.get(paths.topic_partition_state_path(p.tp.topic, p.tp.partition)) for p in led
+        ))
+        for partition, stored in zip(led, found, strict=True):
+            assignment = self.view.assignment(partition.tp.topic)
+            replicas = assignment.partitions.get(partition.tp.partition) if assignment else None
+            if stored is None or replicas is None:
+                continue  # deleted or reassigned: the view's refresh removes it
+            self._take_role(partition, PartitionState.decode(stored[0]), replicas.replicas, stored[1].version)
 
     def _remove_stray_logs(self) -> None:
         """Logs of partitions no longer assigned here (deleted or moved while this broker
@@ -389,6 +436,9 @@ class ZkBroker:
 
     async def stop(self) -> None:
         self._stopping = True
+        self.fence.stop()
+        if self._confirming is not None:
+            self._tasks.append(self._confirming)
         for task in self._tasks:
             task.cancel()
         for task in list(self._tasks):

@@ -70,7 +70,7 @@ class GroupLog:
         if partition is None:
             raise NotLeader(f"{OFFSETS_TOPIC}-{index}")
         async with asyncio.timeout(timeout_s):
-            await partition.wait_for_high_watermark(end)
+            await self._replicas.wait_committed(partition, end)
 
     @staticmethod
     def group_record(group_id: str, value: GroupMetadataValue) -> Record:
