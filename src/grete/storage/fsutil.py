@@ -40,15 +40,20 @@ def fsync_dir(dir: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, *, sync: bool = True) -> None:
     """Replace ``path`` so that a crash leaves the old or the new contents: write
-    ``<path>.tmp``, fsync it, rename it over ``path``, fsync the directory."""
+    ``<path>.tmp``, fsync it, rename it over ``path``, fsync the directory. With
+    ``sync=False`` the caller fsyncs the file and the directory later, and a crash
+    before that may leave the new file empty or partial: only for files a reader
+    checks (a producer snapshot's CRC)."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         write_all(fd, data, 0)
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import random
 import shutil
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 from grete.clock import SYSTEM_CLOCK, Clock
@@ -27,6 +29,7 @@ from grete.storage.errors import (
     OffsetsOutOfOrder,
     UnexpectedAppendOffset,
 )
+from grete.storage.flusher import BackgroundFlusher
 from grete.storage.fsutil import fsync_dir
 from grete.storage.index import INT32_MAX
 from grete.storage.leader_epoch import LeaderEpochCache
@@ -47,6 +50,8 @@ from grete.storage.types import (
     TimestampOffset,
     ValidBatch,
 )
+
+log = logging.getLogger("grete.storage")
 
 
 class Log:
@@ -85,6 +90,9 @@ class Log:
         self._dir_dirty = False
         self._closed = False
         self.generation = 0  # bumped whenever closed segments may change (truncation)
+        # Set by the LogManager: rolls and flush.ms flushes then fsync on its thread.
+        self.flusher: BackgroundFlusher | None = None
+        self._background: list[tuple[Future[bool], int, int]] = []  # (job, target, generation)
         self.producer_state = ProducerStateManager(dir)
         if leader_epoch_cache is None:
             leader_epoch_cache = LeaderEpochCache(dir)
@@ -170,6 +178,7 @@ class Log:
 
     @property
     def recovery_point(self) -> int:
+        self._harvest()
         return self._recovery_point
 
     @property
@@ -363,7 +372,7 @@ class Log:
             return old
         new_base = self.log_end_offset
         old.seal()
-        self.producer_state.take_snapshot(new_base)
+        snapshot = self.producer_state.take_snapshot(new_base, sync=self.flusher is None)
         segment = LogSegment.create(
             self._dir,
             new_base,
@@ -374,7 +383,7 @@ class Log:
         self._segments.append(segment)
         self._dir_dirty = True
         self._roll_jitter_ms = self._new_jitter()
-        self.flush(new_base)  # Kafka does this on a background thread
+        self._flush_later(new_base, snapshot=snapshot)
         return segment
 
     def _new_jitter(self) -> int:
@@ -538,9 +547,49 @@ class Log:
 
     # -- durability and lifecycle ------------------------------------------------------
 
+    def _flush_later(self, up_to: int, snapshot: Path | None = None) -> None:
+        """``flush(up_to)`` with the fsyncs on the flusher's thread (and the fsync of a
+        producer ``snapshot``, written unsynced); the recovery point moves when they are
+        done (``_harvest``). Without a flusher: ``flush`` now."""
+        if self.flusher is None:
+            self.flush(up_to)
+            return
+        self._harvest()
+        target = min(up_to, self.log_end_offset)
+        paths: list[Path] = []
+        if target > self._recovery_point:
+            for i, segment in enumerate(self._segments):
+                end = self._segments[i + 1].base_offset if i + 1 < len(self._segments) else self.log_end_offset
+                if segment.base_offset < target and end > self._recovery_point:
+                    paths += segment.write_indexes()
+        dir_too = self._dir_dirty
+        if paths or dir_too or snapshot is not None:
+            self._dir_dirty = False
+            optional = [snapshot] if snapshot is not None else []
+            job = self.flusher.submit(paths, self._dir if dir_too else None, optional)
+            self._background.append((job, target, self.generation))
+        self._last_flush_ms = self._clock.time_ms()
+
+    def _harvest(self) -> None:
+        """Advance the recovery point past the background flushes that are done, in order.
+        One that failed (a file deleted meanwhile) or that a truncation overtook moves
+        nothing; the next flush covers its range again."""
+        while self._background and self._background[0][0].done():
+            job, target, generation = self._background.pop(0)
+            try:
+                done = job.result()
+            except OSError as exc:
+                log.error("%s: background flush failed: %s", self._dir.name, exc)
+                done = False
+            if not done:
+                self._dir_dirty = True
+            elif generation == self.generation:
+                self._recovery_point = max(self._recovery_point, min(target, self.log_end_offset))
+
     def flush(self, up_to: int | None = None) -> None:
         """fsync every segment holding offsets in [recovery_point, up_to) (default: the
         log end) and advance the recovery point to ``up_to``."""
+        self._harvest()
         log_end = self.log_end_offset
         target = log_end if up_to is None else min(up_to, log_end)
         if target > self._recovery_point:
@@ -565,10 +614,10 @@ class Log:
     def flush_if_due(self) -> bool:
         """Apply flush.ms: flush if it has passed since the last flush and data is unflushed."""
         now = self._clock.time_ms()
-        if self.log_end_offset > self._recovery_point and (
+        if self.log_end_offset > self.recovery_point and not self._background and (
             now - self._last_flush_ms >= self._config.flush_ms
-        ):
-            self.flush()
+        ):  # (a background flush still running is not doubled)
+            self._flush_later(self.log_end_offset)
             return True
         return False
 

@@ -35,6 +35,7 @@ from grete.storage.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
+from grete.storage.flusher import BackgroundFlusher
 from grete.storage.fsutil import fsync_dir
 from grete.storage.log import Log
 from grete.storage.retention import SegmentDeletionQueue, remove_segment_files
@@ -90,6 +91,9 @@ class LogManager:
         self._shut_down = False
         self.deletions = SegmentDeletionQueue()
         self.recovery_threads = 1  # num.recovery.threads.per.data.dir: shutdown's flushes
+        self.flusher = BackgroundFlusher()  # rolls' and flush.ms's fsyncs
+        for lg in logs.values():
+            lg.flusher = self.flusher
 
     @classmethod
     def open(
@@ -155,6 +159,7 @@ class LogManager:
             return existing
         dir = self.log_dir / log_dir_name(topic, partition)
         created = Log.open(dir, config or self.default_config, clock=self._clock)
+        created.flusher = self.flusher
         fsync_dir(self.log_dir)
         self._logs[(topic, partition)] = created
         return created
@@ -233,6 +238,7 @@ class LogManager:
         if self._shut_down:
             return
         remove_segment_files(self.deletions.pop_all())  # nothing reads them any more
+        self.flusher.close()
         _on_threads(self.recovery_threads, [partial(_flush_and_close, lg) for lg in self._logs.values()])
         self.checkpoint()
         (self.log_dir / CLEAN_SHUTDOWN_FILE).write_bytes(b"")

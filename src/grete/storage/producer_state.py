@@ -153,10 +153,12 @@ class ProducerStateManager:
                 offsets.append(int(stem))
         return sorted(offsets)
 
-    def take_snapshot(self, offset: int) -> Path:
-        """Write the state as of ``offset`` atomically; keep the newest two snapshots."""
+    def take_snapshot(self, offset: int, *, sync: bool = True) -> Path:
+        """Write the state as of ``offset`` atomically; keep the newest two snapshots.
+        ``sync=False``: the caller fsyncs it and the directory (a roll's background flush);
+        until then a crash may leave it corrupt, and loading skips a corrupt snapshot."""
         path = snapshot_path(self.dir, offset)
-        write_atomically(path, encode_snapshot(self._producers.values()))
+        write_atomically(path, encode_snapshot(self._producers.values()), sync=sync)
         for old in self.snapshot_offsets()[:-SNAPSHOTS_TO_KEEP]:
             snapshot_path(self.dir, old).unlink(missing_ok=True)
         return path

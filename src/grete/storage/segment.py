@@ -78,6 +78,7 @@ class LogSegment:
         # flush reopens the file to fsync it (fsync covers the file, whatever descriptor).
         self._unsynced = False
         self._written = False  # since the last fsync
+        self._indexes_unsynced = False  # written for a background flush, maybe not fsynced yet
         self._size = 0
         self._next_offset: int | None = base_offset
         self._max_ts = TimestampOffset(NO_TIMESTAMP, base_offset)
@@ -434,10 +435,25 @@ class LogSegment:
         if self._fd is not None or self._unsynced:
             os.fsync(self.fd)
             self._unsynced = self._written = False
+        if self._indexes_unsynced:  # a background flush may still be on its way
+            self._indexes_unsynced = False
+            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+                fd = os.open(self._path(suffix), os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         self._persist_index(INDEX_SUFFIX, self.offset_index)
         self._persist_index(TIME_INDEX_SUFFIX, self.time_index)
 
-    def _persist_index(self, suffix: str, index: OffsetIndex | TimeIndex) -> None:
+    def write_indexes(self) -> list[Path]:
+        """Write both indexes' new entries to their files without fsync, for a background
+        flush; returns the paths that flush must fsync (log file included)."""
+        self._persist_index(INDEX_SUFFIX, self.offset_index, sync=False)
+        self._persist_index(TIME_INDEX_SUFFIX, self.time_index, sync=False)
+        return [self._path(suffix) for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX)]
+
+    def _persist_index(self, suffix: str, index: OffsetIndex | TimeIndex, *, sync: bool = True) -> None:
         pending = index.pending_write()
         if pending is None:
             return
@@ -446,7 +462,10 @@ class LogSegment:
         try:
             write_all(fd, data, at)
             os.ftruncate(fd, final_size)
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
+            else:
+                self._indexes_unsynced = True
         finally:
             os.close(fd)
         index.mark_persisted()

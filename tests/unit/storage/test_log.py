@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,7 @@ import pytest
 from grete.clock import ManualClock
 from grete.records.batch import read_header, validate_batch
 from grete.storage.errors import OffsetOutOfRange
+from grete.storage.flusher import BackgroundFlusher
 from grete.storage.log import Log
 from grete.storage.types import LogConfig, TimestampOffset
 
@@ -218,3 +222,54 @@ def test_delete_removes_directory(tmp_path: Path) -> None:
     fill(log, 30)
     log.delete()
     assert not (tmp_path / "t-0").exists()
+
+
+class GatedFlusher(BackgroundFlusher):
+    """Its jobs wait until the test opens the gate: a slow disk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def submit(self, paths: Sequence[Path], dir: Path | None, optional: Sequence[Path] = ()) -> Future[bool]:
+        self._pool.submit(self.gate.wait)
+        return super().submit(paths, dir, optional)
+
+
+def test_a_roll_fsyncs_in_the_background_and_moves_the_recovery_point_after(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.flusher = flusher = GatedFlusher()
+    fill(log, 30)
+    rolled_to = log.segments[-1].base_offset
+    assert log.num_segments > 2 and log.recovery_point == 0, "nothing is durable before the fsync"
+    flusher.gate.set()
+    flusher.drain()
+    assert log.recovery_point == rolled_to
+    flusher.close()
+
+
+def test_a_truncation_overtaking_a_background_flush_keeps_the_recovery_point_below_it(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.flusher = flusher = GatedFlusher()
+    fill(log, 30)
+    assert log.segments[-1].base_offset > 20
+    log.truncate_to(12)  # a follower truncating while the rolls' fsyncs wait
+    flusher.gate.set()
+    flusher.drain()
+    assert log.recovery_point <= log.log_end_offset <= 12
+    log.flush()  # the next flush covers what the overtaken one did not
+    assert log.recovery_point == log.log_end_offset
+    flusher.close()
+
+
+def test_a_background_flush_of_deleted_files_moves_nothing(tmp_path: Path) -> None:
+    log = open_log(tmp_path)
+    log.flusher = flusher = GatedFlusher()
+    fill(log, 12)
+    assert log.num_segments >= 2
+    first = log.segments[0]
+    first.rename_for_deletion()  # the job's paths are gone when it runs
+    flusher.gate.set()
+    flusher.drain()
+    assert log.recovery_point == 0
+    flusher.close()

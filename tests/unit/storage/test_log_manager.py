@@ -42,6 +42,7 @@ def test_create_load_and_checkpoints(tmp_path: Path) -> None:
         for _ in range(10):
             append(log, make_batch(3))
     assert manager.create("my-topic", 0) is manager.get("my-topic", 0)
+    manager.flusher.drain()  # the rolls' fsyncs run on the flusher's thread
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [
         "a-b.c-d-12",
         "my-topic-0",
@@ -114,6 +115,7 @@ def test_flush_dirty_applies_flush_ms(tmp_path: Path) -> None:
     assert manager.flush_dirty() == 0
     clock.advance(1000)
     assert manager.flush_dirty() == 1
+    manager.flusher.drain()  # its fsyncs run on the flusher's thread
     assert busy.recovery_point == 2 and quiet.recovery_point == 0
 
 

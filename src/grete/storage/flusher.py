@@ -1,0 +1,67 @@
+"""fsync off the event loop: one background thread that makes files durable.
+
+A segment roll (and a flush.ms flush) writes the index bytes on the loop, which costs
+a copy into the page cache, and hands the fsyncs to this thread, which can take
+seconds for a 1 GiB segment. The log advances its recovery point only once the job
+has finished (Kafka also flushes a rolled segment on a background thread).
+
+A job opens each file by path, so it does not depend on the segment's descriptor,
+which idle closing may close and reuse. A file gone by then (deleted by retention, or
+its log deleted) makes the job report failure: the recovery point stays where it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from grete.storage.fsutil import fsync_dir
+
+log = logging.getLogger("grete.storage")
+
+
+def fsync_paths(paths: Sequence[Path], dir: Path | None, optional: Sequence[Path] = ()) -> bool:
+    """fsync each file, then ``dir``; False if one of ``paths`` (or ``dir``) no longer
+    exists. A file of ``optional`` may be gone (a producer snapshot already replaced)."""
+    try:
+        for path in paths:
+            _fsync(path)
+        if dir is not None:
+            fsync_dir(dir)
+    except FileNotFoundError:
+        return False
+    for path in optional:
+        try:
+            _fsync(path)
+        except FileNotFoundError:
+            pass
+    return True
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BackgroundFlusher:
+    """One thread, so jobs finish in the order they were submitted."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-flusher")
+
+    def submit(self, paths: Sequence[Path], dir: Path | None, optional: Sequence[Path] = ()) -> Future[bool]:
+        return self._pool.submit(fsync_paths, list(paths), dir, list(optional))
+
+    def drain(self) -> None:
+        """Wait until every job submitted so far has finished."""
+        self._pool.submit(int).result()
+
+    def close(self) -> None:
+        """Wait for the submitted jobs (a stop flushes everything anyway, after them)."""
+        self._pool.shutdown(wait=True)
