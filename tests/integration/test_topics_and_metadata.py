@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from confluent_kafka import KafkaError, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 
 def test_producing_to_a_new_topic_creates_it_with_broker_defaults(broker_factory) -> None:  # type: ignore[no-untyped-def]
@@ -47,3 +47,70 @@ def test_describe_log_dirs_reports_partition_sizes(broker) -> None:  # type: ign
     log1 = broker.data_dir / "sized-1" / "00000000000000000000.log"
     assert sizes[("sized", 0)] == 0
     assert sizes[("sized", 1)] == log1.stat().st_size > 50_000
+
+
+def test_metadata_for_every_topic_follows_each_change(broker) -> None:  # type: ignore[no-untyped-def]
+    """All-topic Metadata is answered from an encoded copy while nothing changes: each
+    answer carries its own correlation id, and a topic created or grown shows at once."""
+    from grete.protocol import ApiKey
+
+    from .raw_kafka import RawKafka
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+
+    def every_topic(raw: RawKafka, version: int) -> dict[str, int]:
+        response = raw.request(ApiKey.METADATA, version, topics=None, allow_auto_topic_creation=False)
+        return {t.name: len(t.partitions) for t in response.topics}
+
+    with RawKafka(broker.bootstrap) as raw:
+        for version in (1, 9, 12):  # decode_response checks each correlation id
+            assert "cached-a" not in every_topic(raw, version)
+            assert every_topic(raw, version) == every_topic(raw, version)
+        admin.create_topics([NewTopic("cached-a", 2, 1)])["cached-a"].result(10)
+        for version in (1, 9, 12):
+            assert every_topic(raw, version)["cached-a"] == 2
+        admin.create_partitions([NewPartitions("cached-a", 5)])["cached-a"].result(10)
+        assert every_topic(raw, 12)["cached-a"] == 5
+        assert every_topic(raw, 1)["cached-a"] == 5
+        admin.delete_topics(["cached-a"])["cached-a"].result(10)
+        assert "cached-a" not in every_topic(raw, 12)
+
+
+def _meta_properties(data_dir) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    lines = (data_dir / "meta.properties").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def test_describe_cluster_on_a_single_node(broker_factory) -> None:  # type: ignore[no-untyped-def]
+    """Raw DescribeCluster at v0 and at the highest version advertised: the cluster id the
+    broker keeps in meta.properties, itself as controller, itself as the only broker."""
+    from grete.protocol import ApiKey, ErrorCode
+
+    from .raw_kafka import RawKafka
+
+    cluster_id = "MkU3OEVBNTcwNTJENDM2Qg"  # a Kafka cluster id: 16 bytes, URL-safe base64
+    broker = broker_factory("--override", f"cluster.id={cluster_id}")
+    meta = _meta_properties(broker.data_dir)
+    assert meta["cluster.id"] == cluster_id
+    node_id = int(meta.get("node.id", meta.get("broker.id", "-1")))
+    low, high = broker.api_ranges[ApiKey.DESCRIBE_CLUSTER]
+    assert low == 0 and high >= 1
+    with RawKafka(broker.bootstrap) as raw:
+        for version in sorted({0, high}):
+            fields: dict[str, object] = {"include_cluster_authorized_operations": False}
+            if version >= 1:
+                fields["endpoint_type"] = 1  # brokers, not controllers
+            if version >= 2:
+                fields["include_fenced_brokers"] = False
+            response = raw.request(ApiKey.DESCRIBE_CLUSTER, version, **fields)
+            assert (response.error_code, response.error_message) == (ErrorCode.none, None), version
+            assert response.cluster_id == cluster_id, version
+            assert response.controller_id == node_id == 0, version
+            brokers = [(b.broker_id, b.host, b.port, b.rack) for b in response.brokers]
+            assert brokers == [(node_id, "127.0.0.1", broker.port, None)], version
+            if version >= 1:
+                assert response.endpoint_type == 1
+        # Metadata tells clients the same cluster and controller.
+        metadata = raw.request(ApiKey.METADATA, 12, topics=[], allow_auto_topic_creation=False,
+                               include_topic_authorized_operations=False)
+        assert (metadata.cluster_id, metadata.controller_id) == (cluster_id, node_id)

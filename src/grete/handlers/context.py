@@ -66,6 +66,9 @@ class BrokerServices:
     # Set once the broker knows the cluster (cluster mode: its view is loaded); requests
     # that arrive earlier wait, rather than see an empty cluster.
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Metadata for every topic, encoded (frame, throttle field's position), by (listener,
+    # version, topic operations asked, cluster operations asked, catalog version).
+    metadata_responses: dict[tuple[str, int, bool, bool, int], tuple[bytes, int]] = field(default_factory=dict)
 
     def endpoint_for(self, listener: str) -> BrokerEndpoint:
         return self.endpoints.get(listener) or next(iter(self.endpoints.values()))

@@ -101,6 +101,18 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> EncodedResponse:
     # v0: an empty list means every topic; v1+: null means every topic.
     with_operations = bool(getattr(request, "include_topic_authorized_operations", False))
     all_topics = request.topics is None or (ctx.version == 0 and not request.topics)
+    # Every topic, and no ACLs to filter by principal: the same bytes for every client
+    # until the catalog's version moves (in a cluster, any change of the watched view).
+    cache_key = None
+    if all_topics and services.authorizer is None:
+        cache_key = (
+            ctx.connection.listener, ctx.version, with_operations,
+            bool(getattr(request, "include_cluster_authorized_operations", False)),
+            services.metadata.version,
+        )  # fmt: skip
+        cached = services.metadata_responses.get(cache_key)
+        if cached is not None:
+            return EncodedResponse.reissue(*cached, ctx.header.correlation_id)
     if all_topics:
         # Every topic the principal may describe; the others are left out silently.
         topics = [_topic_response(ctx, t, with_operations)
@@ -115,8 +127,13 @@ async def handle_metadata(ctx: RequestContext, request: Any) -> EncodedResponse:
             ctx, ResourceType.CLUSTER, CLUSTER_NAME,
             requested=bool(request.include_cluster_authorized_operations),
         )  # fmt: skip
-    return encode_metadata_response(
+    response = encode_metadata_response(
         ctx.header.correlation_id, ctx.version, brokers=brokers, cluster_id=services.cluster_id,
         controller_id=services.cluster.controller_id, topics=topics,
         cluster_authorized_operations=cluster_operations,
     )  # fmt: skip
+    if cache_key is not None:
+        if any(key[-1] != cache_key[-1] for key in services.metadata_responses):
+            services.metadata_responses.clear()  # an older catalog's responses
+        services.metadata_responses[cache_key] = (response.to_bytes(), response.throttle_at)
+    return response

@@ -169,6 +169,14 @@ class EncodedResponse:
     def to_bytes(self) -> bytes:
         return b"".join(self.parts)
 
+    @classmethod
+    def reissue(cls, frame: bytes, throttle_at: int, correlation_id: int) -> EncodedResponse:
+        """A cached frame sent again: a fresh copy (throttling patches it in place) that
+        carries this request's correlation id."""
+        head = bytearray(frame)
+        _CORRELATION.pack_into(head, 4, correlation_id)
+        return cls([head], throttle_at)
+
 
 def encode_response(header: RequestHeader, response: Any) -> bytes:
     """The full frame (size prefix included) of a response to ``header``'s request."""
