@@ -11,6 +11,10 @@ frame larger than the scratch buffer gets its own buffer of exactly its size
 a large produce request is copied once, by the kernel. A refused size (negative,
 too small, over the cap, ASCII, a TLS hello) allocates nothing.
 
+Text and TLS records are refused even under a raised cap: "GET " read as a size is
+1.1 GiB and a TLS ClientHello about 350 MiB, both below a cap of 2 GiB. Only sizes
+above SUSPECT_SIZE are looked at, so ordinary frames pay one comparison.
+
 Frames are returned as bytearrays: the produce path patches offsets in place.
 """
 
@@ -23,19 +27,37 @@ SIZE_PREFIX = 4
 # Smallest request: api_key, api_version, correlation_id, client_id length.
 MIN_REQUEST_SIZE = 10
 SCRATCH_BYTES = 64 * 1024
+# A size above this is checked for text or a TLS record before a buffer is allocated.
+# Every printable four-byte prefix and every TLS record start (0x1603...) is above it.
+SUSPECT_SIZE = 64 * 1024 * 1024
+TLS_HANDSHAKE = 0x16
+TLS_MAJOR_VERSION = 0x03
+# The first four bytes of an HTTP/1.x request (its method) or of the HTTP/2 preface.
+_HTTP_STARTS = frozenset(
+    {b"GET ", b"HEAD", b"POST", b"PUT ", b"DELE", b"PATC", b"OPTI", b"CONN", b"TRAC", b"PRI "}
+)
 
 
 class FrameError(ValueError):
     """The peer sent something that is not a Kafka request frame; close the connection."""
 
 
+def foreign_protocol(prefix: bytes) -> str | None:
+    """What a four-byte size prefix really is when another protocol sent it: an HTTP
+    request, other ASCII text, or a TLS handshake; None when it may be a size."""
+    if prefix[0] == TLS_HANDSHAKE and prefix[1] == TLS_MAJOR_VERSION:
+        return "a TLS handshake on a plaintext listener"
+    if prefix in _HTTP_STARTS:
+        return f"an HTTP request on a Kafka listener ({prefix.decode('ascii')!r}...)"
+    # Text starts with a letter; a size this large with four printable bytes is unlikely.
+    if chr(prefix[0]).isalpha() and all(32 <= b < 127 for b in prefix):
+        return f"ASCII text ({prefix.decode('ascii')!r}...), not the Kafka protocol"
+    return None
+
+
 def describe_bad_prefix(prefix: bytes) -> str:
     """A human explanation for a size prefix we refuse, for the one-line log."""
-    if prefix[:1] == b"\x16" and prefix[1:2] == b"\x03":
-        return "a TLS handshake on a plaintext listener"
-    if all(32 <= b < 127 for b in prefix):
-        return f"ASCII text ({prefix.decode('ascii')!r}...), not the Kafka protocol"
-    return f"size prefix {prefix.hex()}"
+    return foreign_protocol(prefix) or f"size prefix {prefix.hex()}"
 
 
 class FrameDecoder:
@@ -87,7 +109,7 @@ class FrameDecoder:
             return
         if self._big is None and self._end - self._start >= SIZE_PREFIX:
             (size,) = _SIZE.unpack_from(self._scratch, self._start)
-            if MIN_REQUEST_SIZE <= size <= self._max:
+            if self._accepts(size):
                 self._take_big_frame_if_started()
                 if self._big is not None or self._end < len(self._scratch):
                     return
@@ -114,7 +136,8 @@ class FrameDecoder:
     def next_frame(self) -> bytearray | None:
         """The next complete frame (without its size prefix), or None if more bytes are needed.
 
-        Raises FrameError for a negative, too small or oversized frame size.
+        Raises FrameError for a negative, too small or oversized frame size, and for a
+        large size that is really text or a TLS record.
         """
         if self._big is not None:
             if self._big_filled < len(self._big):
@@ -135,12 +158,23 @@ class FrameDecoder:
             self._start = self._end = 0
         return frame
 
+    def _accepts(self, size: int) -> bool:
+        """Whether the size prefix at the read position announces a frame we will take."""
+        if not MIN_REQUEST_SIZE <= size <= self._max:
+            return False
+        if size <= SUSPECT_SIZE:
+            return True
+        prefix = bytes(self._scratch[self._start : self._start + SIZE_PREFIX])
+        return foreign_protocol(prefix) is None
+
     def _frame_size(self) -> int:
         (size,) = _SIZE.unpack_from(self._scratch, self._start)
-        if MIN_REQUEST_SIZE <= size <= self._max:
+        if self._accepts(size):
             return int(size)
         prefix = bytes(self._scratch[self._start : self._start + SIZE_PREFIX])
         self._start = self._end = 0
+        if MIN_REQUEST_SIZE <= size <= self._max:
+            raise FrameError(f"frame size {size} refused: {describe_bad_prefix(prefix)}")
         if size < 0:
             raise FrameError(f"frame size {size} refused: negative size ({describe_bad_prefix(prefix)})")
         if size > self._max:

@@ -32,7 +32,8 @@ def test_partial_frame_waits_for_more() -> None:
     [
         (struct.pack(">i", -5), "negative"),
         (struct.pack(">i", 2000), "limit"),
-        (b"GET ", "ASCII"),
+        (b"GET ", "HTTP"),
+        (b"quit", "ASCII"),
         (b"\x16\x03\x01\x02", "TLS"),
         (struct.pack(">i", 3), "too small"),
     ],
@@ -42,6 +43,50 @@ def test_bad_size_prefix_is_refused(prefix: bytes, reason: str) -> None:
     decoder.receive_data(prefix + b"\x00" * 8)
     with pytest.raises(FrameError, match=reason):
         decoder.next_frame()
+
+
+TWO_GIB = 2**31 - 1  # the largest cap socket.request.max.bytes can be raised to
+
+
+@pytest.mark.parametrize(
+    "prefix, looks_like",
+    [
+        (b"GET ", "an HTTP request on a Kafka listener"),
+        (b"POST", "an HTTP request on a Kafka listener"),
+        (b"PUT ", "an HTTP request on a Kafka listener"),
+        (b"HEAD", "an HTTP request on a Kafka listener"),
+        (b"PRI ", "an HTTP request on a Kafka listener"),
+        (b"SSH-", "ASCII text"),
+        (b"\x16\x03\x01\x02", "a TLS handshake on a plaintext listener"),
+        (b"\x16\x03\x03\x00", "a TLS handshake on a plaintext listener"),
+    ],
+)
+def test_text_or_tls_is_refused_under_a_cap_above_its_size(prefix: bytes, looks_like: str) -> None:
+    decoder = FrameDecoder(TWO_GIB, scratch_bytes=64)
+    assert struct.unpack(">i", prefix)[0] <= TWO_GIB  # the cap alone would take it
+    decoder.receive_data(prefix)
+    with pytest.raises(FrameError, match=looks_like):
+        decoder.next_frame()
+    assert decoder.buffered == 0
+    assert len(decoder.get_buffer()) == 64, "no frame buffer may have been allocated"
+
+
+def test_text_or_tls_filling_the_scratch_buffer_is_refused_without_allocating() -> None:
+    # The socket asks for room before next_frame runs: get_buffer must not take the frame.
+    decoder = FrameDecoder(TWO_GIB, scratch_bytes=16)
+    decoder.receive_data(b"GET / HTTP/1.1\r\n")
+    assert len(decoder.get_buffer()) <= 32
+    with pytest.raises(FrameError, match="HTTP request"):
+        decoder.next_frame()
+
+
+def test_a_large_binary_size_under_a_raised_cap_is_accepted() -> None:
+    # 0x05000000 (80 MiB) is over SUSPECT_SIZE but neither text nor TLS: a real frame.
+    decoder = FrameDecoder(TWO_GIB, scratch_bytes=64)
+    size = 80 * 1024 * 1024
+    decoder.receive_data(struct.pack(">i", size) + b"\x00" * 12)
+    assert decoder.next_frame() is None
+    assert len(decoder.get_buffer()) == size - 12  # its own buffer, filling in place
 
 
 def test_oversized_frame_is_refused_before_its_body_arrives() -> None:
