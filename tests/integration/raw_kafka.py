@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import socket
 import struct
-from typing import Any
+from typing import Any, Self
 
 from grete.protocol import RequestHeader, schema
 from grete.protocol.codec import decode_response, encode_request
@@ -21,7 +21,7 @@ class RawKafka:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> RawKafka:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -54,10 +54,20 @@ class RawKafka:
             return False
 
     def request(self, api_key: int, version: int, **fields: Any) -> Any:
-        s = schema(api_key, version)
-        body = build(s.request_cls, fields)
+        correlation, frame = self.encode(api_key, version, **fields)
+        self.send_raw(frame)
+        return self.response(api_key, version, correlation)
+
+    def encode(self, api_key: int, version: int, **fields: Any) -> tuple[int, bytes]:
+        """(correlation id, the request's whole frame with its size prefix), not sent yet."""
+        body = build(schema(api_key, version).request_cls, fields)
         correlation = next(self._ids)
-        self.send_raw(encode_request(RequestHeader(api_key, version, correlation, "raw-test"), body))
+        return correlation, encode_request(
+            RequestHeader(api_key, version, correlation, "raw-test"), body
+        )
+
+    def response(self, api_key: int, version: int, correlation: int) -> Any:
+        """Read the response to the request sent with ``correlation``."""
         got, response = decode_response(api_key, version, self.read_frame())
         assert got == correlation
         return response

@@ -3,6 +3,7 @@ while the broker keeps serving other connections and loses nothing already acked
 
 from __future__ import annotations
 
+import random
 import struct
 import time
 
@@ -49,14 +50,19 @@ def batch(n: int, value: bytes = b"value") -> bytes:
     return build_batch([Record(b"k%d" % i, value + b"-%d" % i) for i in range(n)])
 
 
-@pytest.fixture
-def seeded(broker):  # type: ignore[no-untyped-def]
-    """A broker with a topic holding ACKED acknowledged records in partition 0."""
+def seed(broker):  # type: ignore[no-untyped-def]
+    """Give the broker a topic "seeded" holding ACKED acknowledged records in partition 0."""
     with RawKafka(broker.bootstrap) as raw:
         assert create_topic(raw, "seeded").error_code == ErrorCode.none
         result = produce(raw, "seeded", {0: batch(ACKED)})[0]
         assert result.error_code == ErrorCode.none and result.base_offset == 0
     return broker
+
+
+@pytest.fixture
+def seeded(broker):  # type: ignore[no-untyped-def]
+    """A broker with a topic holding ACKED acknowledged records in partition 0."""
+    return seed(broker)
 
 
 def assert_still_serving(broker) -> None:  # type: ignore[no-untyped-def]
@@ -70,6 +76,12 @@ def assert_still_serving(broker) -> None:  # type: ignore[no-untyped-def]
 
 def broker_log(broker) -> str:  # type: ignore[no-untyped-def]
     return broker.log_path.read_text(errors="replace")
+
+
+def closing_lines(broker, needle: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The broker's log lines about a connection it closed that contain ``needle``."""
+    return [line for line in broker_log(broker).splitlines()
+            if "closing connection" in line and needle in line]
 
 
 @pytest.mark.parametrize(
@@ -99,12 +111,14 @@ def test_truncated_request_closes_the_connection_and_logs_one_line(seeded) -> No
     assert len(lines) == 1
 
 
-def test_malformed_header_closes_the_connection(seeded) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_header_closes_the_connection_and_logs_one_line(seeded) -> None:  # type: ignore[no-untyped-def]
     body = struct.pack(">hhih", ApiKey.METADATA, 1, 7, 500) + b"short"  # client id longer than the frame
     with RawKafka(seeded.bootstrap) as raw:
         raw.send_raw(struct.pack(">i", len(body)) + body)
         assert raw.is_closed_by_peer()
     assert_still_serving(seeded)
+    lines = closing_lines(seeded, "client id runs past the end of the frame")
+    assert len(lines) == 1, broker_log(seeded)[-3000:]
 
 
 def test_unknown_api_key_closes_the_connection(seeded) -> None:  # type: ignore[no-untyped-def]
@@ -185,7 +199,7 @@ def test_invalid_topic_name(seeded, name: str) -> None:  # type: ignore[no-untyp
 
 
 def test_half_a_frame_then_silence_is_timed_out(broker_factory) -> None:  # type: ignore[no-untyped-def]
-    broker = broker_factory("--override", "connections.max.idle.ms=1000")
+    broker = seed(broker_factory("--override", "connections.max.idle.ms=1000"))
     with RawKafka(broker.bootstrap) as raw:
         raw.send_raw(struct.pack(">i", 100) + b"\x00\x03\x00")
         started = time.monotonic()
@@ -194,3 +208,67 @@ def test_half_a_frame_then_silence_is_timed_out(broker_factory) -> None:  # type
     with RawKafka(broker.bootstrap) as raw:
         assert raw.request(ApiKey.API_VERSIONS, 3, client_software_name="t",
                            client_software_version="1").error_code == ErrorCode.none
+    assert_still_serving(broker)
+
+
+# -- socket.request.max.bytes other than its default -------------------------------------
+
+SMALL_CAP = 1024 * 1024
+
+
+def produce_frame_of(raw: RawKafka, size: int) -> tuple[int, bytes]:
+    """A Produce request to "seeded" partition 0 whose frame (after its size prefix) is
+    exactly ``size`` bytes: one record with an incompressible value padded to fit."""
+    def encode(value_size: int) -> tuple[int, bytes]:
+        records = build_batch([Record(b"k", random.Random(7).randbytes(value_size))])
+        data = [raw.make(ApiKey.PRODUCE, PRODUCE_V, "PartitionProduceData", index=0, records=records)]
+        topic = [raw.make(ApiKey.PRODUCE, PRODUCE_V, "TopicProduceData", name="seeded", partition_data=data)]
+        return raw.encode(ApiKey.PRODUCE, PRODUCE_V, transactional_id=None, acks=-1, timeout=5000,
+                          topic_data=topic)
+
+    value_size = size - 200
+    for _ in range(3):  # the record's varint lengths barely move near the target
+        correlation, frame = encode(value_size)
+        if len(frame) - 4 == size:
+            return correlation, frame
+        value_size += size - (len(frame) - 4)
+    raise AssertionError(f"cannot build a Produce frame of exactly {size} bytes")
+
+
+def test_request_max_bytes_cap_is_the_configured_one(broker_factory) -> None:  # type: ignore[no-untyped-def]
+    broker = seed(broker_factory("--override", f"socket.request.max.bytes={SMALL_CAP}"))
+    with RawKafka(broker.bootstrap) as raw:
+        raw.send_raw(struct.pack(">i", 2 * SMALL_CAP) + b"\x00" * 64)  # announces 2 MiB
+        assert raw.is_closed_by_peer()
+    assert len(closing_lines(broker, f"frame size {2 * SMALL_CAP} refused (limit {SMALL_CAP})")) == 1
+    with RawKafka(broker.bootstrap) as raw:
+        correlation, frame = produce_frame_of(raw, SMALL_CAP + 1)  # one byte over: refused
+        raw.send_raw(frame)
+        assert raw.is_closed_by_peer()
+    assert_still_serving(broker)  # the seeded records, and offset ACKED for a new one
+    with RawKafka(broker.bootstrap) as raw:
+        correlation, frame = produce_frame_of(raw, SMALL_CAP)  # exactly the cap: served
+        raw.send_raw(frame)
+        (result,) = raw.response(ApiKey.PRODUCE, PRODUCE_V, correlation).responses[0].partition_responses
+        assert result.error_code == ErrorCode.none and result.base_offset == ACKED + 1
+        assert latest_offset(raw, "seeded", 0) == ACKED + 2
+
+
+@pytest.mark.parametrize(
+    ("prefix", "looks_like"),
+    [
+        pytest.param(bytes.fromhex("160301020001") + b"\x00" * 40,
+                     "a TLS handshake on a plaintext listener", id="tls-client-hello"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                     "an HTTP request on a Kafka listener", id="http-get"),
+    ],
+)
+def test_text_or_tls_is_refused_under_a_2gb_cap(broker_factory, prefix: bytes, looks_like: str) -> None:  # type: ignore[no-untyped-def]
+    # Both prefixes read as sizes under 2 GB: the cap alone would allocate and wait.
+    broker = seed(broker_factory("--override", "socket.request.max.bytes=2000000000"))
+    assert struct.unpack_from(">i", prefix)[0] < 2_000_000_000
+    with RawKafka(broker.bootstrap) as raw:
+        raw.send_raw(prefix)
+        assert raw.is_closed_by_peer()
+    assert len(closing_lines(broker, looks_like)) == 1, broker_log(broker)[-3000:]
+    assert_still_serving(broker)
