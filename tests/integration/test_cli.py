@@ -92,8 +92,8 @@ class Cli:
         assert result.returncode == 0, f"`grete {command}`: {result.returncode} {result.stderr}"
         return result
 
-    def json(self, command: str) -> Any:
-        return json.loads(self.ok(f"{command} --format json").stdout)
+    def json(self, command: str, stdin: str = "") -> Any:
+        return json.loads(self.ok(f"{command} --format json", stdin).stdout)
 
     def create(self, topic: str, options: str = "") -> None:
         result = self.ok(f"topic create {topic} {options}")
@@ -199,6 +199,87 @@ def test_alter_cannot_shrink_partitions(cli: Cli, topic: str) -> None:
     line = assert_one_line_error(cli.run(f"topic alter {topic} --partitions 1"), 1)
     assert "INVALID_PARTITIONS" in line
     assert cli.describe(topic)["partition_count"] == 2
+
+
+def test_create_json_reports_the_topic_as_the_broker_made_it(cli: Cli, topic: str) -> None:
+    created = cli.ok(f"topic create {topic} -p 3 -c retention.ms=3600000 --format json")
+    assert created.stderr == f"created topic {topic}\n"
+    made = json.loads(created.stdout)
+    assert made == {**cli.describe(topic), "created": True}
+    assert (made["name"], made["partition_count"], made["replication_factor"]) == (topic, 3, 1)
+    assert made["configs"] == {"retention.ms": "3600000"}
+    # The broker's defaults (num.partitions=1), not the request's -1, and an existing topic.
+    defaulted = cli.json(f"topic create {topic}-defaults")
+    assert (defaulted["created"], defaulted["partition_count"], defaulted["replication_factor"]) == (
+        True, 1, 1,
+    )
+    again = cli.ok(f"topic create {topic} -p 5 --if-not-exists --format json")
+    assert again.stderr == f"topic {topic} already exists\n"
+    assert json.loads(again.stdout) == {**made, "created": False}
+
+
+def test_alter_json_reports_the_changes(cli: Cli, topic: str) -> None:
+    cli.create(topic, "-p 1 --config cleanup.policy=compact")
+    changed = cli.json(f"topic alter {topic} -p 4 -c retention.ms=60000 --delete-config cleanup.policy")
+    assert changed == {
+        "name": topic,
+        "partitions": 4,
+        "set_configs": {"retention.ms": "60000"},
+        "deleted_configs": ["cleanup.policy"],
+    }
+    described = cli.describe(topic)
+    assert (described["partition_count"], described["configs"]) == (4, {"retention.ms": "60000"})
+    configs_only = cli.json(f"topic alter {topic} -c retention.ms=1000")
+    assert configs_only["partitions"] is None and configs_only["set_configs"] == {"retention.ms": "1000"}
+
+
+def test_delete_json_reports_each_topic(cli: Cli, topic: str) -> None:
+    cli.create(topic, "-p 1")
+    missing = f"{topic}-missing"
+    result = cli.ok(f"topic delete {topic} {missing} --if-exists --format json")
+    assert json.loads(result.stdout) == [
+        {"name": topic, "deleted": True, "error": None},
+        {"name": missing, "deleted": False, "error": "UNKNOWN_TOPIC_OR_PART"},
+    ]
+    assert topic not in cli.topics()
+    failed = cli.run(f"topic delete {missing} --format json")
+    assert missing in assert_one_line_error(failed, 1)
+    assert json.loads(failed.stdout) == [
+        {"name": missing, "deleted": False, "error": "UNKNOWN_TOPIC_OR_PART"}
+    ]
+
+
+def test_produce_json_reports_records_and_offsets_per_partition(cli: Cli, topic: str) -> None:
+    cli.create(topic, "-p 3")
+    first = cli.ok(f"produce {topic} -p 2 --format json", stdin="a\nb\nc\n")
+    assert first.stderr == f"produced 3 records to topic {topic}\n"
+    assert json.loads(first.stdout) == {
+        "topic": topic, "produced": 3, "failed": 0, "errors": [],
+        "partitions": [{"partition": 2, "records": 3, "first_offset": 0, "last_offset": 2}],
+    }  # fmt: skip
+    keyed = cli.json(f"produce {topic} -K : -X linger.ms=1000", stdin="k1:x\nk2:y\nk1:z\nk3:w\n")
+    assert (keyed["produced"], keyed["failed"]) == (4, 0)
+    counts = {p["partition"]: p["records"] for p in keyed["partitions"]}
+    assert sum(counts.values()) == 4
+    ends = {p["partition"]: p["log_end_offset"] for p in cli.describe(topic)["partitions"]}
+    for p in keyed["partitions"]:  # each partition's offsets: after what it held, consecutive
+        start = 3 if p["partition"] == 2 else 0
+        assert (p["first_offset"], p["last_offset"]) == (start, start + p["records"] - 1)
+        assert ends[p["partition"]] == p["last_offset"] + 1
+    unacked = cli.json(f"produce {topic} -p 0 --acks 0", stdin="fire\nforget\n")
+    assert unacked["partitions"] == [
+        {"partition": 0, "records": 2, "first_offset": None, "last_offset": None}
+    ]
+
+
+def test_produce_json_reports_failures(cli: Cli, topic: str) -> None:
+    cli.create(topic, "-p 1")
+    result = cli.run(f"produce {topic} -p 7 --format json", stdin="x\ny\n")
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert (summary["produced"], summary["failed"], summary["partitions"]) == (0, 2, [])
+    assert sum(e["records"] for e in summary["errors"]) == 2
+    assert all("UNKNOWN_PARTITION" in e["error"] for e in summary["errors"]), summary
 
 
 def test_topic_configs_are_created_altered_and_described(cli: Cli, topic: str) -> None:

@@ -21,7 +21,7 @@ from grete.cli.client import (
     parse_key_values,
 )
 from grete.cli.errors import print_error
-from grete.cli.output import records, status
+from grete.cli.output import FormatOption, OutputFormat, print_json, records, status
 
 # librdkafka's own default is 5 minutes; a console tool should give up sooner.
 DEFAULT_DELIVERY_TIMEOUT_MS = 30_000
@@ -55,15 +55,41 @@ class Record:
 
 
 @dataclass
+class PartitionTally:
+    """Records delivered to one partition, and the lowest and highest offset acknowledged
+    (None with acks=0: the broker reports no offsets)."""
+
+    records: int = 0
+    first_offset: int | None = None
+    last_offset: int | None = None
+
+    def add(self, offset: int) -> None:
+        self.records += 1
+        if offset < 0:
+            return
+        if self.first_offset is None or offset < self.first_offset:
+            self.first_offset = offset
+        if self.last_offset is None or offset > self.last_offset:
+            self.last_offset = offset
+
+
+@dataclass
 class DeliveryTally:
-    """Counts delivery reports; failures are grouped by message so each is printed once."""
+    """Counts delivery reports, per partition; failures are grouped by message so each is
+    printed once."""
 
     delivered: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    partitions: dict[int, PartitionTally] = field(default_factory=dict)
 
-    def on_delivery(self, error: KafkaError | None, _message: Message) -> None:
+    def on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
             self.delivered += 1
+            partition = message.partition()
+            offset = message.offset()
+            if partition is not None:
+                tally = self.partitions.setdefault(partition, PartitionTally())
+                tally.add(offset if offset is not None else -1)
         else:
             self.failures[f"{error.str()} ({error.name()})"] += 1
 
@@ -73,6 +99,19 @@ class DeliveryTally:
     @property
     def failed(self) -> int:
         return sum(self.failures.values())
+
+    def to_json(self, topic: str) -> dict[str, Any]:
+        return {
+            "topic": topic,
+            "produced": self.delivered,
+            "failed": self.failed,
+            "partitions": [
+                {"partition": p, "records": t.records,
+                 "first_offset": t.first_offset, "last_offset": t.last_offset}
+                for p, t in sorted(self.partitions.items())
+            ],
+            "errors": [{"error": e, "records": n} for e, n in self.failures.most_common()],
+        }  # fmt: skip
 
 
 def read_lines(
@@ -113,13 +152,16 @@ def produce(
         Compression, typer.Option("--compression", "-z", help="Batch compression codec.")
     ] = Compression.none,
     properties: PropertyOption = None,
+    output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
     """Produce each line of stdin as one record, then flush.
 
-    A summary goes to stderr. The exit status is 1 if any record was not delivered
-    (within 30 s by default: set -X message.timeout.ms=... to change it).
+    A summary goes to stderr; with --format json, also one to stdout: records produced
+    per partition with their first and last offset, and the failures. The exit status
+    is 1 if any record was not delivered (within 30 s by default: set
+    -X message.timeout.ms=... to change it).
     """
     if key_separator == "":
         raise typer.BadParameter("must not be empty", param_hint="--key-separator")
@@ -137,6 +179,8 @@ def produce(
     for record in read_lines(sys.stdin.buffer, separator, tally):
         _send(producer, topic, record, headers, partition, tally)
     _flush(producer, tally, float(config["message.timeout.ms"]) / 1000)
+    if output_format is OutputFormat.json:
+        print_json(tally.to_json(topic))
     _summarize(topic, tally)
 
 
@@ -162,7 +206,7 @@ def _send(
             break
         except BufferError:  # queue full: serve delivery reports until there is room
             producer.poll(_BUFFER_FULL_WAIT_S)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the record fails, the others go on
             error = error_of(exc)
             tally.fail(f"{error.str()} ({error.name()})" if error is not None else str(exc))
             break

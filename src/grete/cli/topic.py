@@ -1,5 +1,6 @@
 """`grete topic ...`: create, list, describe, alter, trim and delete topics via the Admin API."""
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
@@ -43,6 +44,8 @@ app = typer.Typer(
     help="Create, list, describe, alter, trim and delete topics.", no_args_is_help=True
 )
 
+_NEW_TOPIC_POLL_S = 0.2
+
 ConfigOption = Annotated[
     list[str] | None,
     typer.Option("--config", "-c", metavar="KEY=VALUE", help="Topic config (repeatable)."),
@@ -77,10 +80,12 @@ def create(
     if_not_exists: Annotated[
         bool, typer.Option("--if-not-exists", help="Succeed if the topic already exists.")
     ] = False,
+    output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
-    """Create a topic."""
+    """Create a topic. With --format json, prints the topic as `topic describe` does, plus
+    "created" (false when --if-not-exists found it there)."""
     connection = Connection(bootstrap_server, command_config)
     new_topic = NewTopic(
         name,
@@ -91,11 +96,28 @@ def create(
     futures = connection.admin().create_topics([new_topic], request_timeout=REQUEST_TIMEOUT_S)
     _, failures = wait_all(futures, connection=connection)
     exists = name in failures and _has_code(failures[name], KafkaError.TOPIC_ALREADY_EXISTS)
-    if if_not_exists and exists:
-        status(f"topic {name} already exists")
-        return
-    _report_failures(connection, failures, "create")
-    status(f"created topic {name}")
+    if not (if_not_exists and exists):
+        _report_failures(connection, failures, "create")
+    if output_format is OutputFormat.json:
+        view = _describe_new(connection, name)
+        print_json({"created": not exists, **view.to_json()})
+    status(f"topic {name} already exists" if exists else f"created topic {name}")
+
+
+def _describe_new(connection: Connection, name: str) -> TopicView:
+    """The topic just created; in a cluster the broker asked may learn of it a moment later."""
+    admin = connection.admin()
+    deadline = time.monotonic() + REQUEST_TIMEOUT_S
+    while True:
+        descriptions, failures = _describe(connection, admin, [name])
+        if name in descriptions and descriptions[name].partitions:
+            return describe_views(connection, admin, [descriptions[name]])[0]
+        unknown = name in failures and _has_code(failures[name], KafkaError.UNKNOWN_TOPIC_OR_PART)
+        if name in failures and (not unknown or time.monotonic() > deadline):
+            raise connection.failure(failures[name], f"describe topic {name}")
+        if time.monotonic() > deadline:
+            raise CliError(f"describe topic {name}: it has no partitions yet")
+        time.sleep(_NEW_TOPIC_POLL_S)
 
 
 @app.command("list")
@@ -178,10 +200,13 @@ def alter(
         list[str] | None,
         typer.Option("--delete-config", metavar="KEY", help="Reset a config to its default."),
     ] = None,
+    output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
-    """Add partitions to a topic and/or set or reset its configs."""
+    """Add partitions to a topic and/or set or reset its configs. With --format json,
+    prints what was changed: the new partition count (null if unchanged), the configs set
+    and the configs reset."""
     to_set = parse_key_values(config, "--config")
     to_delete = list(delete_config or ())
     if partitions is None and not to_set and not to_delete:
@@ -193,6 +218,11 @@ def alter(
         _alter_partitions(connection, admin, name, partitions)
     if to_set or to_delete:
         _alter_configs(connection, admin, name, to_set, to_delete)
+    if output_format is OutputFormat.json:
+        print_json({
+            "name": name, "partitions": partitions,
+            "set_configs": dict(sorted(to_set.items())), "deleted_configs": sorted(set(to_delete)),
+        })  # fmt: skip
 
 
 def _alter_partitions(connection: Connection, admin: AdminClient, name: str, count: int) -> None:
@@ -267,14 +297,21 @@ def delete(
     if_exists: Annotated[
         bool, typer.Option("--if-exists", help="Succeed for topics that do not exist.")
     ] = False,
+    output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
-    """Delete topics. Exits non-zero if any could not be deleted."""
+    """Delete topics. Exits non-zero if any could not be deleted. With --format json,
+    prints each topic with "deleted" and "error" (the Kafka error's name, or null)."""
     connection = Connection(bootstrap_server, command_config)
     unique = list(dict.fromkeys(names))
     futures = connection.admin().delete_topics(unique, request_timeout=REQUEST_TIMEOUT_S)
     deleted, failures = wait_all(futures, connection=connection)
+    if output_format is OutputFormat.json:
+        print_json([
+            {"name": name, "deleted": name in deleted, "error": _error_name(failures.get(name))}
+            for name in unique
+        ])  # fmt: skip
     for name in unique:
         if name in deleted:
             status(f"deleted topic {name}")
@@ -282,6 +319,14 @@ def delete(
             status(f"topic {name} does not exist")
             del failures[name]
     _report_failures(connection, failures, "delete")
+
+
+def _error_name(exc: BaseException | None) -> str | None:
+    """UNKNOWN_TOPIC_OR_PART for a Kafka error, the exception's type for anything else."""
+    if exc is None:
+        return None
+    error = error_of(exc)
+    return error.name() if error is not None else type(exc).__name__
 
 
 def _all_topic_names(connection: Connection, admin: AdminClient) -> list[str]:
