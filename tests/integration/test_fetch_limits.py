@@ -262,6 +262,38 @@ def test_incremental_fetch_session(raw: RawKafka, topic_name: str) -> None:
     assert again.error_code == ErrorCode.none and list(again.responses) == []
 
 
+@pytest.mark.parametrize("version", [13, 16])
+def test_incremental_fetch_session_by_topic_id(
+    raw: RawKafka, topic_name: str, version: int
+) -> None:
+    # As the Java client (3.x) runs a session: topics named by id, a full fetch at epoch 0,
+    # then incremental fetches that list only the partitions whose position moved.
+    topic_id = create_topic(raw, topic_name, 2)
+    for p in range(2):
+        produce(raw, topic_name, p, sized_batch(p, 10))
+    opened = fetch(raw, topic_id, {0: 1, 1: 1}, version=version, session_id=0, session_epoch=0)
+    session = opened.session_id
+    assert session != 0, "a full fetch with epoch 0 must open a session"
+    assert [t.topic_id for t in opened.responses] == [topic_id]
+    assert sorted(partitions_of(opened)) == [0, 1]
+
+    added = sized_batch(7, 20)
+    produce(raw, topic_name, 1, added)
+    changed = fetch(raw, topic_id, {}, version=version, session_id=session, session_epoch=1)
+    assert changed.session_id == session
+    assert [t.topic_id for t in changed.responses] == [topic_id]
+    parts = partitions_of(changed)
+    assert sorted(parts) == [1], "only the partition with new data comes back"
+    stored = records_of(parts[1])
+    assert batch_offsets(stored) == [1] and stored[LEADER_EPOCH_END:] == added[LEADER_EPOCH_END:]
+    assert parts[1].high_watermark == 2
+
+    # The client moves partition 1 past the new batch: nothing more to say.
+    caught_up = fetch(raw, topic_id, {1: 2}, version=version, session_id=session, session_epoch=2)
+    assert caught_up.error_code == ErrorCode.none and caught_up.session_id == session
+    assert list(caught_up.responses) == []
+
+
 def test_unknown_fetch_session(raw: RawKafka, topic_name: str) -> None:
     create_topic(raw, topic_name, 1)
     opened = fetch(raw, topic_name, {0: 0}, session_id=0, session_epoch=0)
