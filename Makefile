@@ -12,6 +12,10 @@ INSTALLED       := $(VENV)/.installed-test
 QUIX_VENV      := .venv-quix
 QUIX_INSTALLED := $(QUIX_VENV)/.installed
 BENCH_INSTALLED := $(VENV)/.installed-bench
+# kafka-python 2.x for tests/compat/test_kafka_python_2.py: each release in a directory of its
+# own, which the test puts on PYTHONPATH; the venv keeps kafka-python 3 for the other tests.
+KAFKA_PYTHON_2 := $(shell grep -v '^\#' tests/compat/kafka-python-2.versions)
+KAFKA_PYTHON_2_INSTALLED := $(KAFKA_PYTHON_2:%=$(VENV)/compat/kafka-python-%/.installed)
 
 LISTENER   ?= PLAINTEXT://127.0.0.1:9092
 DATA_DIR   ?= ./data
@@ -45,7 +49,12 @@ $(QUIX_INSTALLED): Makefile
 	$(QUIX_VENV)/bin/python -m pip install --quiet 'quixstreams>=3.20,<4'
 	touch $@
 
-test: install system-deps $(QUIX_INSTALLED)
+$(VENV)/compat/kafka-python-%/.installed: tests/compat/kafka-python-2.versions | $(BIN)/python
+	rm -rf $(@D)
+	$(BIN)/python -m pip install --quiet --no-deps --target $(@D) 'kafka-python==$*'
+	touch $@
+
+test: install system-deps $(QUIX_INSTALLED) $(KAFKA_PYTHON_2_INSTALLED)
 	$(BIN)/python scripts/check-test-deps.py
 	$(BIN)/python scripts/run-tests.py $(PYTEST_ARGS)
 

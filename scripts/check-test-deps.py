@@ -6,7 +6,8 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 
 from harness import kafka_client_jars
 
@@ -19,6 +20,12 @@ def main() -> int:
     ]
     if not Path("/usr/share/java/zookeeper.jar").is_file():
         problems.append("ZooKeeper not installed (/usr/share/java/zookeeper.jar): run scripts/install-system-deps.sh")
+    versions = ROOT / "tests" / "compat" / "kafka-python-2.versions"
+    for line in versions.read_text().splitlines():
+        version = line.strip()
+        stamp = Path(sys.prefix) / "compat" / f"kafka-python-{version}" / ".installed"
+        if version and not version.startswith("#") and not stamp.is_file():
+            problems.append(f"kafka-python {version} not installed ({stamp.parent}): run make test")
     try:
         jars = kafka_client_jars()
     except FileNotFoundError as exc:
