@@ -217,7 +217,11 @@ def _paced_produce(
     for i in range(count):
         due = start + i / rate
         while (delay := due - time.monotonic()) > 0:
-            producer.poll(delay)  # serves delivery reports while waiting for the next slot
+            # Sleep, then serve delivery reports. Not poll(delay): librdkafka takes whole
+            # milliseconds, so a wait under 1 ms became poll(0) in a loop, which spun a
+            # whole core of this 2-core machine away from the broker and the consumer.
+            time.sleep(min(delay, 0.005))
+            producer.poll(0)
         producer.produce(topic, stamp.pack(time.monotonic_ns()) + padding)
         if i % 1000 == 0:
             _check(deadline, f"paced produce reached {i} of {count} records")
