@@ -7,6 +7,7 @@ User:ANONYMOUS' peers may do is left to tests/integration/test_acls.py.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -30,8 +31,13 @@ def test_add_list_and_remove_acls(cli: Cli) -> None:
         f"acl add --allow-principal User:alice --operation Read --operation describe --topic {topic}"
     )
     assert added.stderr.count("added ACL: allow User:alice") == 2
-    cli.ok(f"acl add --deny-principal User:mallory --operation Write --topic {prefix} "
-           "--resource-pattern-type prefixed --host 10.0.0.9")  # fmt: skip
+    denied_json = cli.json(f"acl add --deny-principal User:mallory --operation Write --topic {prefix} "
+                           "--resource-pattern-type prefixed --host 10.0.0.9")  # fmt: skip
+    assert denied_json == [{
+        "resource_type": "Topic", "name": prefix, "pattern_type": "prefixed",
+        "principal": "User:mallory", "host": "10.0.0.9", "operation": "Write",
+        "permission": "deny", "added": True, "error": None,
+    }]  # fmt: skip
     cli.ok(f"acl add --allow-principal User:alice --operation Read --group {group}")
     cli.ok("acl add --allow-principal User:broker --operation ClusterAction --cluster")
 
@@ -55,8 +61,10 @@ def test_add_list_and_remove_acls(cli: Cli) -> None:
     assert [(r["name"], r["principal"]) for r in applying] == [(prefix, "User:mallory")]
     assert cli.json(f"acl list --topic {topic} --principal User:nobody") == []
 
-    removed = cli.ok(f"acl remove --topic {topic} --principal User:alice --operation Read")
+    removed = cli.ok(f"acl remove --topic {topic} --principal User:alice --operation Read -f json")
     assert removed.stderr == "removed 1 ACL\n"
+    read_acl = next(r for r in everything if r["name"] == topic and r["operation"] == "Read")
+    assert json.loads(removed.stdout) == [read_acl]
     left = {(r["name"], r["operation"]) for r in cli.json(f"acl list --topic {topic}")}
     assert left == {(topic, "Describe")}
     assert cli.ok(f"acl remove --topic {prefix} --resource-pattern-type prefixed").stderr == (

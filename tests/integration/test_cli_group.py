@@ -326,7 +326,9 @@ def test_delete_an_empty_group(cli: Cli, names: tuple[str, str]) -> None:
     cli.ok(f"consume {topic} --group {group} -c 1 {CONSUME}")
     assert group in {g["group_id"] for g in cli.json("group list")}
 
-    assert cli.ok(f"group delete {group}").stderr == f"deleted group {group}\n"
+    deleted = cli.ok(f"group delete {group} --format json")
+    assert deleted.stderr == f"deleted group {group}\n"
+    assert json.loads(deleted.stdout) == [{"group_id": group, "deleted": True, "error": None}]
     assert group not in {g["group_id"] for g in cli.json("group list")}
     assert committed(cli.bootstrap, group, topic, 1) == {0: -1001}
     assert "does not exist" in assert_one_line_error(cli.run(f"group describe {group}"), 1)
@@ -335,6 +337,11 @@ def test_delete_an_empty_group(cli: Cli, names: tuple[str, str]) -> None:
 def test_delete_an_unknown_group_is_one_line_error(cli: Cli, names: tuple[str, str]) -> None:
     line = assert_one_line_error(cli.run(f"group delete {names[1]}"), 1)
     assert "GROUP_ID_NOT_FOUND" in line
+    result = cli.run(f"group delete {names[1]} --format json")
+    assert "GROUP_ID_NOT_FOUND" in assert_one_line_error(result, 1)
+    assert json.loads(result.stdout) == [
+        {"group_id": names[1], "deleted": False, "error": "GROUP_ID_NOT_FOUND"}
+    ]
 
 
 def test_reset_offsets_of_a_missing_topic_fails_and_creates_nothing(

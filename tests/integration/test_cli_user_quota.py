@@ -8,6 +8,7 @@ librdkafka and for its own client (quotas).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -113,7 +114,9 @@ def test_user_add_list_remove(setup: Setup) -> None:
     added = cli.ok(f"user add {name} --mechanism SCRAM-SHA-256 --iterations 4096 --password p1")
     assert added.stderr == f"added user {name} (SCRAM-SHA-256, 4096 iterations)\n"
     # The password from stdin, for the other mechanism with the default iterations.
-    cli.ok(f"user add {name} --password-stdin", stdin="p2\n")
+    assert cli.json(f"user add {name} --password-stdin", stdin="p2\n") == {
+        "user": name, "mechanism": "SCRAM-SHA-512", "iterations": 8192,
+    }  # fmt: skip
     assert cli.json(f"user list {name}") == [
         {"user": name, "mechanism": "SCRAM-SHA-256", "iterations": 4096},
         {"user": name, "mechanism": "SCRAM-SHA-512", "iterations": 8192},
@@ -128,7 +131,9 @@ def test_user_add_list_remove(setup: Setup) -> None:
     removed = cli.ok(f"user remove {name} --mechanism SCRAM-SHA-256")
     assert removed.stderr == f"removed user {name} (SCRAM-SHA-256)\n"
     assert [r["mechanism"] for r in cli.json(f"user list {name}")] == ["SCRAM-SHA-512"]
-    assert cli.ok(f"user remove {name}").stderr == f"removed user {name} (SCRAM-SHA-512)\n"
+    last = cli.ok(f"user remove {name} --format json")
+    assert last.stderr == f"removed user {name} (SCRAM-SHA-512)\n"
+    assert json.loads(last.stdout) == [{"user": name, "mechanism": "SCRAM-SHA-512"}]
     gone = cli.run(f"user list {name}")
     assert gone.returncode == 1 and name in gone.stderr
     assert name not in cli.ok("user list").stdout
@@ -153,7 +158,10 @@ def test_quota_set_list_remove(setup: Setup) -> None:
     assert done.stderr == (
         f"set quotas of user={name}: producer_byte_rate=1024, consumer_byte_rate=2048\n"
     )
-    cli.ok(f"quota set --user {name} --client-default --request-percentage 12.5")
+    assert cli.json(f"quota set --user {name} --client-default --request-percentage 12.5") == {
+        "entity": {"user": name, "client-id": None}, "set": {"request_percentage": 12.5},
+        "removed": [],
+    }  # fmt: skip
     assert cli.json(f"quota list --user {name}") == [
         {"entity": {"user": name}, "quotas": {"consumer_byte_rate": 2048,
                                                "producer_byte_rate": 1024}},
@@ -169,7 +177,9 @@ def test_quota_set_list_remove(setup: Setup) -> None:
         user_client(name, None): {"request_percentage": 12.5},
     }
 
-    cli.ok(f"quota set --user {name} --remove consumer_byte_rate")
+    assert cli.json(f"quota set --user {name} --remove consumer_byte_rate") == {
+        "entity": {"user": name}, "set": {}, "removed": ["consumer_byte_rate"],
+    }  # fmt: skip
     assert cli.json(f"quota list --user {name} --client-id nobody") == []
     assert cli.json(f"quota list --user {name} --client-default") == [
         {"entity": {"user": name, "client-id": None}, "quotas": {"request_percentage": 12.5}},

@@ -25,6 +25,7 @@ from grete.cli.client import (
     BootstrapOption,
     CommandConfigOption,
     Connection,
+    error_name,
 )
 from grete.cli.output import FormatOption, OutputFormat, print_json, print_table, status
 
@@ -127,10 +128,12 @@ def add(
     transactional_id: TransactionalIdOption = None,
     pattern: PatternOption = PatternType.literal,
     host: HostOption = "*",
+    output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
-    """Grant (--allow-principal) or forbid (--deny-principal) operations on a resource."""
+    """Grant (--allow-principal) or forbid (--deny-principal) operations on a resource.
+    With --format json, prints each ACL as `acl list` does, with "added" and "error"."""
     if pattern not in (PatternType.literal, PatternType.prefixed):
         raise typer.BadParameter(
             "ACLs are literal or prefixed", param_hint="--resource-pattern-type"
@@ -155,20 +158,23 @@ def add(
     ]
     connection = Connection(bootstrap_server, command_config)
     futures = connection.admin().create_acls(bindings, request_timeout=REQUEST_TIMEOUT_S)
-    failed = 0
+    results: list[dict[str, Any]] = []
     for binding, future in futures.items():
         row = AclRow.of(binding)
         try:
             connection.result(future)
         except Exception as exc:  # noqa: BLE001 - confluent-kafka raises KafkaException; timeouts too
-            failed += 1
+            results.append({**row.to_json(), "added": False, "error": error_name(exc)})
             status(str(connection.failure(exc, f"add ACL {row.principal} {row.operation}")))
             continue
+        results.append({**row.to_json(), "added": True, "error": None})
         status(
             f"added ACL: {row.permission} {row.principal} {row.operation} on "
             f"{row.resource_type} {row.name} ({row.pattern_type}) from {row.host}"
         )
-    if failed:
+    if output_format is OutputFormat.json:
+        print_json(results)
+    if not all(result["added"] for result in results):
         raise typer.Exit(1)
 
 
@@ -217,10 +223,12 @@ def remove(
         Operation | None,
         typer.Option("--operation", case_sensitive=False, help="Only this operation."),
     ] = None,
+    output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
-    """Remove the ACLs of a resource (all, or only a principal's, or only an operation's)."""
+    """Remove the ACLs of a resource (all, or only a principal's, or only an operation's).
+    With --format json, prints the ACLs removed as `acl list` does."""
     restype, name = _resource(topic, group, cluster, transactional_id)
     wanted = _filter(
         restype, name, pattern.client(), principal,
@@ -232,6 +240,8 @@ def remove(
         removed = connection.result(next(iter(futures.values())))
     except Exception as exc:
         raise connection.failure(exc, "remove ACLs") from exc
+    if output_format is OutputFormat.json:
+        print_json([row.to_json() for row in sorted(AclRow.of(b) for b in removed)])
     status(f"removed {len(removed)} ACL{'' if len(removed) == 1 else 's'}")
 
 

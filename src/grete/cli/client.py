@@ -91,6 +91,15 @@ def error_of(exc: BaseException) -> KafkaError | None:
     return None
 
 
+def error_name(exc: BaseException | None) -> str | None:
+    """The Kafka error's name (UNKNOWN_TOPIC_OR_PART), the exception's type for anything
+    else, None for no exception: the "error" of the CLI's JSON results."""
+    if exc is None:
+        return None
+    error = error_of(exc)
+    return error.name() if error is not None else type(exc).__name__
+
+
 def load_command_config(path: Path | None) -> dict[str, str]:
     """The librdkafka settings of a --command-config file ({} without one); a usage error
     if the file cannot be read or used."""
@@ -204,7 +213,7 @@ def wait_all(
                 results[key] = connection.result(future, timeout)
             else:
                 results[key] = future.result(timeout=timeout)
-        except Exception as exc:  # confluent-kafka raises KafkaException; timeouts too
+        except Exception as exc:  # noqa: BLE001 - confluent-kafka raises KafkaException; timeouts too
             failures[key] = exc
     return results, failures
 

@@ -15,6 +15,7 @@ from grete.cli.client import (
     BootstrapOption,
     CommandConfigOption,
     Connection,
+    error_name,
     wait_all,
 )
 from grete.cli.errors import EXIT_USAGE, CliError, print_error
@@ -319,17 +320,25 @@ def _apply(connection: Connection, admin: AdminClient, group: str, plan: list[Re
 @app.command("delete", no_args_is_help=True)
 def delete(
     groups: Annotated[list[str], typer.Argument(help="Consumer groups to delete.")],
+    output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
     """Delete groups and their committed offsets.
 
     A group with members cannot be deleted. Exits non-zero if any group was not deleted.
+    With --format json, prints each group with "deleted" and "error" (the Kafka error's
+    name, or null).
     """
     connection = Connection(bootstrap_server, command_config)
     unique = list(dict.fromkeys(groups))
     futures = connection.admin().delete_consumer_groups(unique, request_timeout=REQUEST_TIMEOUT_S)
     deleted, failures = wait_all(futures, connection=connection)
+    if output_format is OutputFormat.json:
+        print_json([
+            {"group_id": group, "deleted": group in deleted, "error": error_name(failures.get(group))}
+            for group in unique
+        ])  # fmt: skip
     for group in unique:
         if group in deleted:
             status(f"deleted group {group}")

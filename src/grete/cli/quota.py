@@ -94,11 +94,13 @@ def set_quotas(
         list[str] | None,
         typer.Option("--remove", metavar="KEY", help="Remove this quota key (repeatable)."),
     ] = None,
+    output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
     """Set (or with --remove, delete) the quotas of a user, a client id, or a user's client
-    id; --user-default and --client-default name the defaults."""
+    id; --user-default and --client-default name the defaults. With --format json, prints
+    the entity, the quotas set and the keys removed."""
     if request_percentage is not None and not request_percentage > 0:
         raise typer.BadParameter("must be over 0", param_hint="--request-percentage")
     entity = _entity(user, user_default, client_id, client_default)
@@ -129,6 +131,12 @@ def set_quotas(
     connection = Connection(bootstrap_server, command_config)
     action = f"set quotas of {entity}"
     asyncio.run(_alter(connection, entity, changes, action))
+    if output_format is OutputFormat.json:
+        print_json({
+            "entity": dict(entity.parts),
+            "set": {k: _number(v) for k, v in sorted(changes.items()) if v is not None},
+            "removed": sorted(k for k, v in changes.items() if v is None),
+        })  # fmt: skip
     done = [f"{k}={_number(v)}" for k, v in changes.items() if v is not None]
     done += [f"removed {k}" for k, v in changes.items() if v is None]
     status(f"{action}: {', '.join(done)}")

@@ -23,6 +23,7 @@ from grete.cli.client import (
     BootstrapOption,
     CommandConfigOption,
     Connection,
+    error_name,
     error_of,
     parse_key_values,
     wait_all,
@@ -309,7 +310,7 @@ def delete(
     deleted, failures = wait_all(futures, connection=connection)
     if output_format is OutputFormat.json:
         print_json([
-            {"name": name, "deleted": name in deleted, "error": _error_name(failures.get(name))}
+            {"name": name, "deleted": name in deleted, "error": error_name(failures.get(name))}
             for name in unique
         ])  # fmt: skip
     for name in unique:
@@ -319,14 +320,6 @@ def delete(
             status(f"topic {name} does not exist")
             del failures[name]
     _report_failures(connection, failures, "delete")
-
-
-def _error_name(exc: BaseException | None) -> str | None:
-    """UNKNOWN_TOPIC_OR_PART for a Kafka error, the exception's type for anything else."""
-    if exc is None:
-        return None
-    error = error_of(exc)
-    return error.name() if error is not None else type(exc).__name__
 
 
 def _all_topic_names(connection: Connection, admin: AdminClient) -> list[str]:

@@ -81,16 +81,20 @@ def add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin's first line.")
     ] = False,
+    output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
-    """Add a user, or set a new password for one (per mechanism)."""
+    """Add a user, or set a new password for one (per mechanism). With --format json, prints
+    the credential as `user list` does."""
     secret = _password(password, password_stdin)
     connection = Connection(bootstrap_server, command_config)
     upsert = UserScramCredentialUpsertion(
         name, ScramCredentialInfo(mechanism.client(), iterations), secret.encode()
     )
     _alter(connection, upsert, f"add user {name}")
+    if output_format is OutputFormat.json:
+        print_json(CredentialRow(name, mechanism.value, iterations).to_json())
     status(f"added user {name} ({mechanism.value}, {iterations} iterations)")
 
 
@@ -132,10 +136,12 @@ def remove(
             help="Remove this mechanism's credential (repeatable; default: all the user has).",
         ),
     ] = None,
+    output_format: FormatOption = OutputFormat.table,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
-    """Remove a user's SCRAM credentials."""
+    """Remove a user's SCRAM credentials. With --format json, prints each credential
+    removed (user, mechanism)."""
     connection = Connection(bootstrap_server, command_config)
     if mechanism:
         mechanisms = list(dict.fromkeys(mechanism))
@@ -151,6 +157,8 @@ def remove(
     for each in mechanisms:
         _alter(connection, UserScramCredentialDeletion(name, each.client()), f"remove user {name}")
         status(f"removed user {name} ({each.value})")
+    if output_format is OutputFormat.json:
+        print_json([{"user": name, "mechanism": each.value} for each in mechanisms])
 
 
 def _password(given: str | None, from_stdin: bool) -> str:
