@@ -69,6 +69,8 @@ def rows(config: Any) -> list[Row]:
         *cleaner_rows(config),
         *quota_rows(config),
         *many_partitions_rows(config),
+        *connections_rows(config),
+        *replicated_rows(config),
         Row("The broker, whole run", "CPU seconds", _broker("cpu_seconds"), False, 1, "broker"),
         Row("The broker, whole run", "peak RSS MiB", _broker("peak_rss_mb"), False, 0, "broker"),
     ]  # fmt: skip
@@ -120,6 +122,52 @@ def many_partitions_rows(config: Any) -> list[Row]:
         Row(label, metric, _workload("many_partitions", field), False, digits, "many_partitions")
         for metric, field, digits in fields
     ]
+
+
+def connections_rows(config: Any) -> list[Row]:
+    """Issue 7: idle connections held open while producers run at a bounded rate."""
+    label = (
+        f"{config.connections_idle:,} idle connections + {config.connections_producers} "
+        f"producers, {config.connections_rate:,}/s × 1 KiB for {config.connections_seconds:g} s, "
+        "acks=all"
+    )
+    fields = [
+        ("records acked", "records_acked", True, 0),
+        ("records/s", "records_per_second", True, 0),
+        ("ack p50 ms", "p50_ms", False, 1),
+        ("ack p99 ms", "p99_ms", False, 1),
+        ("ack max ms", "max_ms", False, 1),
+        ("idle connections still answering at the end", "idle_survived", True, 0),
+        ("broker RSS MiB, before", "rss_mb_before", False, 0),
+        ("broker RSS MiB, idle connections open", "rss_mb_connected", False, 0),
+        ("broker RSS MiB, at the end", "rss_mb_end", False, 0),
+    ]
+    return [
+        Row(label, metric, _workload("connections", field), higher, digits, "connections")
+        for metric, field, higher, digits in fields
+    ]
+
+
+def replicated_rows(config: Any) -> list[Row]:
+    """Issue 7: 3 Grete brokers, RF 3, acks=all; latency from a paced producer alongside."""
+    label = (
+        f"Replicated produce, 3 brokers, RF 3, min ISR 2, acks=all, idempotent, "
+        f"up to {_count(config.replicated_records)} × 1 KiB or {config.replicated_seconds:g} s"
+    )
+    paced = f"ack latency at {config.replicated_latency_rate:,}/s alongside"
+    fields = [
+        ("MB/s", "mb_per_second", True, 1),
+        ("records/s", "records_per_second", True, 0),
+        (f"{paced}, p50 ms", "paced_p50_ms", False, 1),
+        (f"{paced}, p99 ms", "paced_p99_ms", False, 1),
+        ("CPU seconds, 3 brokers", "brokers_cpu_seconds", False, 1),
+        *((f"peak RSS MiB, broker {i}", f"broker{i}_peak_rss_mb", False, 0) for i in range(3)),
+    ]
+    return [
+        Row(label, metric, _workload("replicated_produce", field), higher, digits,
+            "replicated_produce")
+        for metric, field, higher, digits in fields
+    ]  # fmt: skip
 
 
 def quota_rows(config: Any) -> list[Row]:
@@ -176,6 +224,8 @@ def _cell(value: float | None, row: Row, result: dict[str, Any]) -> str:
     workload = result.get("workloads", {}).get(row.source, {})
     if "error" in result or "error" in workload:
         return "error"
+    if workload.get("applicable") is False:
+        return "n/a"
     return "not supported" if workload.get("supported") is False else "—"
 
 

@@ -23,9 +23,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 
 from cleaner_latency import CleanerLatencyConfig, cleaner_latency
+from connections import ConnectionsConfig, connections
 from harness import BrokerProcess, ServerProcess, TansuProcess
 from many_partitions import ManyPartitionsConfig, many_partitions
+from paced_producers import raise_fd_limit
 from quota_fairness import QuotaConfig, quota_fairness
+from replicated_produce import ReplicatedConfig, replicated_produce
 from report import render_table, write_json
 from takeover import takeover_time
 from workloads import (
@@ -41,10 +44,10 @@ BROKERS: dict[str, type[ServerProcess]] = {"grete": BrokerProcess, "tansu": Tans
 WORKLOADS = (
     "produce_small", "produce_large", "consume_small", "consume_large", "latency",
     "takeover_classic", "takeover_consumer", "quota_fairness", "cleaner_latency",
-    "many_partitions",
+    "many_partitions", "connections", "replicated_produce",
 )  # fmt: skip
 # Workloads that start brokers of their own (static settings, restarts): the shared one idles.
-OWN_BROKERS = {"cleaner_latency", "many_partitions"}
+OWN_BROKERS = {"cleaner_latency", "many_partitions", "replicated_produce"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,14 @@ class BenchConfig:
     quota_seconds: float
     many_topics: int
     many_partitions_per_topic: int
+    connections_idle: int
+    connections_producers: int
+    connections_workers: int
+    connections_rate: int
+    connections_seconds: float
+    replicated_records: int
+    replicated_seconds: float
+    replicated_latency_rate: int
     only: tuple[str, ...]
 
 
@@ -113,6 +124,11 @@ def run_workloads(
         ("many_partitions", lambda: many_partitions(
             broker.name, ManyPartitionsConfig(config.many_topics, config.many_partitions_per_topic),
             work_dir / "many", log_dir)),
+        ("connections", lambda: connections(broker, connections_config(config))),
+        ("replicated_produce", lambda: replicated_produce(
+            broker.name, ReplicatedConfig(config.replicated_records, config.replicated_seconds,
+                                          config.replicated_latency_rate),
+            work_dir / "replicated", log_dir)),
     ]  # fmt: skip
     phases = [(name, phase) for name, phase in phases if name in config.only]
     results: dict[str, dict[str, Any]] = {}
@@ -144,6 +160,14 @@ def cleaner_config(config: BenchConfig) -> CleanerLatencyConfig:
         rate=config.latency_rate, seconds=config.cleaner_seconds, size=1024,
         fill_bytes=int(config.cleaner_fill_mb * 1e6), fill_value_size=100,
         io_cap_bytes=config.cleaner_io_cap_mb * 1e6,
+    )  # fmt: skip
+
+
+def connections_config(config: BenchConfig) -> ConnectionsConfig:
+    return ConnectionsConfig(
+        idle=config.connections_idle, producers=config.connections_producers,
+        workers=config.connections_workers, rate=config.connections_rate,
+        seconds=config.connections_seconds,
     )  # fmt: skip
 
 
@@ -225,6 +249,30 @@ def main(
     many_partitions_per_topic: Annotated[
         int, typer.Option(help="many_partitions: partitions per topic.")
     ] = 100,
+    connections_idle: Annotated[
+        int, typer.Option(help="connections: idle client connections (ApiVersions, then idle).")
+    ] = 1_000,
+    connections_producers: Annotated[
+        int, typer.Option(help="connections: active producers (acks=all, linger.ms 5).")
+    ] = 50,
+    connections_workers: Annotated[
+        int, typer.Option(help="connections: processes the producers are spread over.")
+    ] = 2,
+    connections_rate: Annotated[
+        int, typer.Option(help="connections: records/s of 1 KiB, all producers together.")
+    ] = 5_000,
+    connections_seconds: Annotated[
+        float, typer.Option(help="connections: how long the producers produce, s.")
+    ] = 10.0,
+    replicated_records: Annotated[
+        int, typer.Option(help="replicated_produce: at most this many 1 KiB records.")
+    ] = 500_000,
+    replicated_seconds: Annotated[
+        float, typer.Option(help="replicated_produce: at most this long, s.")
+    ] = 60.0,
+    replicated_latency_rate: Annotated[
+        int, typer.Option(help="replicated_produce: records/s of the latency producer alongside.")
+    ] = 200,
     results_dir: Annotated[
         Path | None, typer.Option(help="Where the JSON and logs go (default: bench/results).")
     ] = None,
@@ -241,12 +289,19 @@ def main(
         cleaner_seconds, cleaner_fill_mb = min(cleaner_seconds, 3.0), min(cleaner_fill_mb, 20.0)
         quota_seconds = min(quota_seconds, 3.0)
         many_topics = min(many_topics, 10)
+        connections_seconds = min(connections_seconds, 3.0)
+        replicated_records = min(replicated_records, 20_000)
+        replicated_seconds = min(replicated_seconds, 10.0)
     config = BenchConfig(
         records=records, small_size=100, large_size=1024,
         latency_rate=latency_rate, latency_seconds=latency_seconds, phase_timeout=phase_timeout,
         cleaner_seconds=cleaner_seconds, cleaner_fill_mb=cleaner_fill_mb,
         cleaner_io_cap_mb=cleaner_io_cap_mb, quota_mb=quota_mb, quota_seconds=quota_seconds,
         many_topics=many_topics, many_partitions_per_topic=many_partitions_per_topic,
+        connections_idle=connections_idle, connections_producers=connections_producers,
+        connections_workers=connections_workers, connections_rate=connections_rate,
+        connections_seconds=connections_seconds, replicated_records=replicated_records,
+        replicated_seconds=replicated_seconds, replicated_latency_rate=replicated_latency_rate,
         only=selected,
     )  # fmt: skip
     results_dir = results_dir or BENCH_DIR / "results"
@@ -254,6 +309,8 @@ def main(
     log_dir = results_dir / f"bench-{stamp}-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
 
+    # The brokers inherit it too: 1,000 idle connections must not meet a soft limit of 1,024.
+    raise_fd_limit()
     results = {}
     for kind in kinds:
         print(f"benchmarking {kind} ...", file=sys.stderr, flush=True)
