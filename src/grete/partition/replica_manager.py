@@ -51,8 +51,6 @@ def write_partition_metadata(log_dir: Path, topic_id: uuid.UUID) -> None:
     """Kafka's ``partition.metadata`` file, naming the topic id the directory belongs to."""
     path = log_dir / PARTITION_METADATA
     content = f"version: 0\ntopic_id: {kafka_uuid(topic_id)}\n"
-    if path.exists() and path.read_text("utf-8") == content:
-        return
     tmp = path.with_suffix(".tmp")
     tmp.write_text(content, "utf-8")
     os.replace(tmp, path)
@@ -82,6 +80,7 @@ class ReplicaManager:
         self.purgatory = FetchPurgatory()
         self._partitions: dict[TopicPartition, Partition] = {}
         self._by_topic: dict[str, dict[int, Partition]] = {}
+        self._recorded_ids: dict[TopicPartition, str | None] = {}  # read by remove_stray_logs
 
     # -- hosting ---------------------------------------------------------------------------
 
@@ -93,15 +92,20 @@ class ReplicaManager:
         if partition is not None:
             return partition
         log_ = self.logs.get(tp.topic, tp.partition)
-        if log_ is not None and read_partition_topic_id(log_.dir) not in (None, kafka_uuid(topic_id)):
+        expected = kafka_uuid(topic_id)
+        recorded = None
+        if log_ is not None:
+            recorded = self._recorded_ids.pop(tp) if tp in self._recorded_ids else read_partition_topic_id(log_.dir)
+        if log_ is not None and recorded not in (None, expected):
             # The directory belongs to an earlier topic of the same name: never reuse its data.
             self.logs.delete(tp.topic, tp.partition)
-            log_ = None
+            log_ = recorded = None
         if log_ is None:
             log_ = self.logs.create(tp.topic, tp.partition, settings.log_config)
         else:
             log_.update_config(settings.log_config)
-        write_partition_metadata(log_.dir, topic_id)
+        if recorded != expected:
+            write_partition_metadata(log_.dir, topic_id)
         partition = Partition(
             tp, topic_id, log_, settings, self.clock, local_id=self.local_id,
             high_watermark=self._checkpointed_hw.pop((tp.topic, tp.partition), None),
@@ -117,11 +121,13 @@ class ReplicaManager:
         for index in indexes:
             tp = TopicPartition(topic, index)
             self._partitions.pop(tp, None)
+            self._recorded_ids.pop(tp, None)
             self.purgatory.wake_all(tp)
         self.logs.delete_many((topic, index) for index in indexes)
 
     def remove_partition(self, tp: TopicPartition) -> None:
         """Stop hosting one partition (reassigned away) and delete its log."""
+        self._recorded_ids.pop(tp, None)
         if self._partitions.pop(tp, None) is None:
             return
         by_topic = self._by_topic.get(tp.topic, {})
@@ -141,6 +147,8 @@ class ReplicaManager:
             recorded = read_partition_topic_id(log_.dir)
             if topic_id is None or recorded not in (None, kafka_uuid(topic_id)):
                 strays.append(tp)
+            else:
+                self._recorded_ids[tp] = recorded  # for ensure_partition, right after
         if strays:
             log.warning("deleting %d stray partition logs: %s", len(strays), ", ".join(map(str, strays)))
             self.logs.delete_many((tp.topic, tp.partition) for tp in strays)

@@ -52,6 +52,7 @@ from grete.storage.types import (
 )
 
 log = logging.getLogger("grete.storage")
+_JITTER_RNG = random.Random()  # segment.jitter.ms draws; one seeding, not one per log
 
 
 class Log:
@@ -147,7 +148,7 @@ class Log:
             log_start_offset=start,
             recovery_point=log_end,
             clock=clock,
-            rng=rng or random.Random(),
+            rng=rng or _JITTER_RNG,
             leader_epoch_cache=epoch_cache,
         )
         self._load_producer_state()

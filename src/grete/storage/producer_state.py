@@ -171,9 +171,12 @@ class ProducerStateManager:
     def load(self, log_start_offset: int, log_end_offset: int) -> int:
         """Load the newest readable snapshot at or below ``log_end_offset`` (deleting
         later or corrupt ones). Returns the offset from which the log must be replayed."""
-        self.delete_snapshots_after(log_end_offset)
+        snapshots = self.snapshot_offsets()  # one listing for both steps
+        for snap in snapshots:
+            if snap > log_end_offset:
+                snapshot_path(self.dir, snap).unlink(missing_ok=True)
         self.clear()
-        for snap in reversed(self.snapshot_offsets()):
+        for snap in reversed([s for s in snapshots if s <= log_end_offset]):
             try:
                 entries = decode_snapshot(snapshot_path(self.dir, snap).read_bytes())
             except (CorruptSnapshot, OSError):
