@@ -108,6 +108,7 @@ class Broker:
             max_frame_bytes=cfg.socket_request_max_bytes,
             max_pending_per_connection=cfg.queued_max_requests,
             idle_timeout_ms=cfg.connections_max_idle_ms,
+            max_request_bytes=cfg.queued_max_request_bytes,
         )
         server = SocketServer(listeners, Dispatcher(services), limits, self.clock)
         await server.start()

@@ -55,6 +55,7 @@ KAFKA_DEFAULTS = {
     "socket.request.max.bytes": "104857600",
     "connections.max.idle.ms": "600000",
     "queued.max.requests": "500",
+    "queued.max.request.bytes": "-1",
     "quota.window.num": "11",
     "quota.window.size.seconds": "1",
     "message.max.bytes": "1048588",

@@ -184,6 +184,10 @@ class BrokerConfig(BaseSettings):
     queued_max_requests: Annotated[int, _int(1)] = Field(
         default=500, alias="queued.max.requests",
         description="Requests queued per broker before connections stop being read.")
+    queued_max_request_bytes: Annotated[int, _LONG] = Field(
+        default=-1, alias="queued.max.request.bytes",
+        description="Request bytes read and not yet answered, over all connections, before "
+                    "no more are read; -1 no limit.")
 
     # client quotas (docs/security.md "Quotas"): rates are measured over num × size seconds
     quota_window_num: Annotated[int, _int(1)] = Field(

@@ -7,7 +7,11 @@ pipelined produce requests happen in order too.
 
 Backpressure: reading pauses while ``max_pending`` responses are outstanding, or
 while the transport's write buffer is over its high-water mark, and resumes when
-both drain (uvicorn's flow control). A quota also pauses it: a handler that throttles
+both drain (uvicorn's flow control). While that buffer is over its mark (the client is
+not reading its responses), requests already read wait before they run, so a slow
+consumer holds at most one response beyond the mark, not one per pipelined fetch. Across
+connections, ``queued.max.request.bytes`` (network/memory.py) bounds the request bytes
+read and not yet answered. A quota also pauses it: a handler that throttles
 the client sets ``ConnectionInfo.muted_until`` and the connection starts no request, and
 reads none, before then (KIP-219's muted channel); after it, requests run one at a time
 until one is not throttled.
@@ -25,6 +29,7 @@ from typing import cast
 
 from grete.clock import SYSTEM_CLOCK, Clock
 from grete.network.framing import FrameDecoder, FrameError
+from grete.network.memory import RequestMemory
 
 log = logging.getLogger("grete.network")
 
@@ -96,6 +101,7 @@ class Connection(asyncio.BufferedProtocol):
         clock: Clock = SYSTEM_CLOCK,
         on_connected: OnConnected | None = None,
         on_open: Callable[[Connection], None] | None = None,
+        memory: RequestMemory | None = None,
     ) -> None:
         """``on_open`` and ``on_close`` bracket the connection's life: a TLS connection whose
         handshake fails is never opened, so it is never closed either."""
@@ -121,6 +127,8 @@ class Connection(asyncio.BufferedProtocol):
         # channel: else the requests a pipelining client queued meanwhile all run at once.
         self._throttled = False
         self._unmuted: asyncio.Future[None] | None = None  # waited on by requests read earlier
+        self._memory = memory
+        self._writable: asyncio.Future[None] | None = None  # requests waiting for resume_writing
         self.last_active = clock.monotonic()
 
     # -- asyncio.BufferedProtocol ------------------------------------------------------------------
@@ -170,6 +178,7 @@ class Connection(asyncio.BufferedProtocol):
                 and len(self._pending) < self._max_pending
                 and not self._muted()
                 and not (self._throttled and self._pending)
+                and not self._out_of_memory()
             ):
                 frame = self._decoder.next_frame()
                 if frame is None:
@@ -193,6 +202,8 @@ class Connection(asyncio.BufferedProtocol):
         if self._unmute is not None:
             self._unmute.cancel()
             self._unmute = None
+        if self._memory is not None:
+            self._memory.forget(self)
         for slot in self._pending:
             if slot.task is not None and not slot.task.done():
                 slot.task.cancel()
@@ -206,6 +217,9 @@ class Connection(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)  # waiters run in the order they began waiting
         self._update_reading()
 
     # -- request handling ------------------------------------------------------------------
@@ -213,14 +227,13 @@ class Connection(asyncio.BufferedProtocol):
     def _start(self, frame: bytearray) -> None:
         slot = _Slot()
         self._pending.append(slot)
+        if self._memory is not None:
+            self._memory.reserve(len(frame))
         slot.task = asyncio.ensure_future(self._run(slot, frame))
 
     async def _run(self, slot: _Slot, frame: bytearray) -> None:
         try:
-            while self._muted():  # read before the mute: it waits too, in arrival order
-                if self._unmuted is None:
-                    self._unmuted = asyncio.get_running_loop().create_future()
-                await self._unmuted
+            await self._wait_to_run()
             response = await self._dispatch(frame, self.info)
         except CloseConnection as exc:
             self.abort(str(exc))
@@ -231,6 +244,9 @@ class Connection(asyncio.BufferedProtocol):
             log.exception("connection %s: unexpected error; closing", self.info.peer)
             self.abort(None)
             return
+        finally:
+            if self._memory is not None:
+                self._memory.release(len(frame))
         slot.frame = response
         slot.done = True
         if self._throttled and self.info.muted_until <= self._clock.monotonic():
@@ -240,6 +256,29 @@ class Connection(asyncio.BufferedProtocol):
             self._draining = True  # read nothing more; close once this response is written
             self._update_reading()
         self._flush()
+
+    async def _wait_to_run(self) -> None:
+        """Hold a request read earlier while its client is muted (a quota) or is not
+        reading the responses already written; both wait in arrival order."""
+        while True:
+            if self._muted():
+                if self._unmuted is None:
+                    self._unmuted = asyncio.get_running_loop().create_future()
+                await self._unmuted
+            elif self._writing_paused:
+                if self._writable is None:
+                    self._writable = asyncio.get_running_loop().create_future()
+                await self._writable
+            else:
+                return
+
+    def _out_of_memory(self) -> bool:
+        """queued.max.request.bytes is used up: read nothing until memory comes back."""
+        memory = self._memory
+        if memory is None or not memory.exhausted():
+            return False
+        memory.wait(self, self._start_buffered)
+        return True
 
     def _flush(self) -> None:
         transport = self._transport
@@ -266,6 +305,7 @@ class Connection(asyncio.BufferedProtocol):
             or len(self._pending) >= self._max_pending
             or self._muted()
             or (self._throttled and bool(self._pending))
+            or self._out_of_memory()
         )
         if should_pause and not self._reading_paused:
             self._reading_paused = True

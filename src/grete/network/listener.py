@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from grete.clock import SYSTEM_CLOCK, Clock
 from grete.network.connection import Connection, ConnectionInfo, Dispatch, OnConnected
+from grete.network.memory import RequestMemory
 
 log = logging.getLogger("grete.network")
 
@@ -30,6 +31,7 @@ class NetworkLimits:
     max_frame_bytes: int  # socket.request.max.bytes
     max_pending_per_connection: int  # queued.max.requests
     idle_timeout_ms: int  # connections.max.idle.ms
+    max_request_bytes: int = -1  # queued.max.request.bytes, over every connection
 
 
 class SocketServer:
@@ -51,6 +53,7 @@ class SocketServer:
         self._clock = clock
         self._servers: list[asyncio.Server] = []
         self._connections: set[Connection] = set()
+        self._memory = RequestMemory(limits.max_request_bytes) if limits.max_request_bytes > 0 else None
         self._ids = itertools.count(1)
         self._reaper: asyncio.Task[None] | None = None
         self.bound: dict[str, tuple[str, int]] = {}
@@ -91,6 +94,7 @@ class SocketServer:
             clock=self._clock,
             on_connected=spec.on_connected,
             on_open=self._connections.add,  # after the TLS handshake: a failed one leaves nothing
+            memory=self._memory,
         )
         return conn
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 
 import pytest
@@ -117,3 +118,59 @@ async def test_shutdown_finishes_in_flight_requests() -> None:
     assert await read_frame(reader) == b"in-flight-1"
     assert await read_frame(reader) == b"in-flight-2"
     assert await reader.read() == b""
+
+
+async def test_queued_max_request_bytes_holds_new_requests_until_memory_comes_back() -> None:
+    """Two connections share 1,000 request bytes: once they are used, neither starts a
+    request (nor reads) until an answered one gives its bytes back. As Kafka's pool, a
+    request may start while any byte is left, even if it is larger."""
+    release = asyncio.Event()
+    started: list[bytes] = []
+
+    async def dispatch(payload: bytes, info: ConnectionInfo) -> bytes:
+        started.append(bytes(payload[:2]))
+        if payload.startswith(b"a"):
+            await release.wait()
+        return frame(payload[:2])
+
+    server, port = await start(dispatch, max_frame_bytes=10_000, max_request_bytes=1_000)
+    first = await asyncio.open_connection("127.0.0.1", port)
+    second = await asyncio.open_connection("127.0.0.1", port)
+    first[1].write(frame(b"a1" + b"x" * 598) + frame(b"a2" + b"x" * 598) + frame(b"a3" + b"x" * 598))
+    await asyncio.sleep(0.2)
+    assert started == [b"a1", b"a2"]  # 600 used: a2 starts (soft bound); 1,200 used: a3 waits
+    second[1].write(frame(b"b1" + b"x" * 10))
+    await asyncio.sleep(0.2)
+    assert started == [b"a1", b"a2"], "another connection waits for memory too"
+    release.set()
+    assert [await asyncio.wait_for(read_frame(first[0]), 5) for _ in range(3)] == [b"a1", b"a2", b"a3"]
+    assert await asyncio.wait_for(read_frame(second[0]), 5) == b"b1"
+    for _, writer in (first, second):
+        writer.close()
+    await server.shutdown()
+
+
+async def test_a_client_not_reading_its_responses_gets_no_more_requests_run() -> None:
+    """A slow consumer that pipelined many fetches: once its responses fill the socket,
+    the requests behind them wait instead of each building a large response."""
+    ran = 0
+
+    async def dispatch(payload: bytes, info: ConnectionInfo) -> bytes:
+        nonlocal ran
+        ran += 1
+        return frame(b"r" * 4_000_000)  # a large fetch response
+
+    server, port = await start(dispatch)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 16)
+    writer.transport.set_write_buffer_limits(high=1 << 20)
+    sock = writer.transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+    reader._transport.pause_reading()  # type: ignore[attr-defined] # the client stops reading
+    writer.write(b"".join(frame(b"fetch-request-%02d" % i) for i in range(20)))
+    await asyncio.sleep(0.5)
+    assert 1 <= ran <= 2, f"{ran} of 20 pipelined requests ran while the client read nothing"
+    reader._transport.resume_reading()  # type: ignore[attr-defined]
+    replies = [await asyncio.wait_for(read_frame(reader), 10) for _ in range(20)]
+    assert len(replies) == 20 and ran == 20
+    writer.close()
+    await server.shutdown()
