@@ -9,6 +9,8 @@ the log.
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -373,3 +375,42 @@ def test_fetch_below_log_start_is_out_of_range(broker: Any, topic_name: str) -> 
         part = partitions_of(fetch(raw, topic_name, {0: 4}))[0]
         assert part.error_code == ErrorCode.none
         assert batch_offsets(records_of(part)) == [4, 5, 6, 7]
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def test_a_consumer_not_reading_its_fetches_does_not_make_the_broker_buffer_them(broker) -> None:  # type: ignore[no-untyped-def]
+    """20 pipelined fetches of 24 MB each, never read: unbounded, the broker would hold
+    480 MB of responses; it runs the next fetch only once the client reads."""
+    from confluent_kafka import Producer
+
+    topic = "slow-consumer"
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "batch.size": 1_000_000})
+    for _ in range(1_200):
+        producer.produce(topic, b"v" * 20_000, partition=0)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    fields = dict(
+        replica_id=-1, max_wait=0, min_bytes=1, max_bytes=BIG, isolation_level=0, session_id=0,
+        session_epoch=-1, forgotten_topics_data=(), rack_id="",
+    )
+    with RawKafka(broker.bootstrap) as raw:
+        raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        partition = raw.make(ApiKey.FETCH, FETCH_V, "FetchPartition", partition=0, current_leader_epoch=-1,
+                             fetch_offset=0, last_fetched_epoch=-1, log_start_offset=-1,
+                             partition_max_bytes=BIG)
+        topics = [raw.make(ApiKey.FETCH, FETCH_V, "FetchTopic", topic=topic, partitions=[partition])]
+        before = rss_bytes(broker.pid)
+        requests = [raw.encode(ApiKey.FETCH, FETCH_V, topics=topics, **fields) for _ in range(20)]
+        raw.send_raw(b"".join(frame for _, frame in requests))
+        time.sleep(3)  # unbounded, every fetch would have run by now
+        grown = rss_bytes(broker.pid) - before
+        for correlation, _ in requests:  # every answer comes, in full, once read
+            response = raw.response(ApiKey.FETCH, FETCH_V, correlation)
+            assert sum(len(p.records or b"") for p in partitions_of(response).values()) > 20_000_000
+    assert grown < 150_000_000, f"the broker grew {grown / 1e6:.0f} MB for a client that read nothing"
