@@ -67,7 +67,9 @@ def parse_header(frame: bytes | bytearray | memoryview) -> tuple[RequestHeader, 
     return header, at
 
 
+@functools.cache
 def is_flexible_request(api_key: int, version: int) -> bool:
+    """Whether the request header has tagged fields (cached: it runs for every request)."""
     if not kio_supports(api_key, version):
         return False
     return bool(schema(api_key, version).request_cls.__flexible__)
