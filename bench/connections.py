@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import ServerProcess
+from harness.wire import recv_exactly
 from paced_producers import Workers, latency_summary, raise_fd_limit, worker_command
 from workloads import WorkloadTimeout, create_topic
 
@@ -128,22 +129,12 @@ def _still_answers(sock: socket.socket, correlation_id: int) -> bool:
     try:
         sock.settimeout(10)
         sock.sendall(frame)
-        (size,) = _SIZE.unpack(_recv_exactly(sock, _SIZE.size))
-        answer = _recv_exactly(sock, size)
+        (size,) = _SIZE.unpack(recv_exactly(sock, _SIZE.size))
+        answer = recv_exactly(sock, size)
     except OSError:
         return False
     (answered,) = _CORRELATION.unpack_from(answer)
     return bool(answered == correlation_id)
-
-
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = sock.recv(size - len(chunks))
-        if not chunk:
-            raise ConnectionError("closed by the broker")
-        chunks += chunk
-    return bytes(chunks)
 
 
 def _rss_mb(broker: ServerProcess) -> float:

@@ -28,7 +28,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
     chunks = bytearray()
     while len(chunks) < size:
         chunk = sock.recv(size - len(chunks))
@@ -55,10 +55,10 @@ def api_versions(host: str, port: int, timeout: float = 2.0) -> dict[int, tuple[
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.settimeout(timeout)
         sock.sendall(frame)
-        (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
+        (size,) = struct.unpack(">i", recv_exactly(sock, 4))
         if not _RESPONSE_HEAD.size <= size <= 1 << 20:
             raise ValueError(f"ApiVersions response of implausible size {size}")
-        payload = _recv_exactly(sock, size)
+        payload = recv_exactly(sock, size)
     got_correlation, error_code, count = _RESPONSE_HEAD.unpack_from(payload)
     if got_correlation != correlation_id:
         raise ValueError(f"correlation id {got_correlation} != {correlation_id}")

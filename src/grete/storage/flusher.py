@@ -13,12 +13,11 @@ its log deleted) makes the job report failure: the recovery point stays where it
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from grete.storage.fsutil import fsync_dir
+from grete.storage.fsutil import fsync_dir, fsync_path
 
 log = logging.getLogger("grete.storage")
 
@@ -28,25 +27,17 @@ def fsync_paths(paths: Sequence[Path], dir: Path | None, optional: Sequence[Path
     exists. A file of ``optional`` may be gone (a producer snapshot already replaced)."""
     try:
         for path in paths:
-            _fsync(path)
+            fsync_path(path)
         if dir is not None:
             fsync_dir(dir)
     except FileNotFoundError:
         return False
     for path in optional:
         try:
-            _fsync(path)
+            fsync_path(path)
         except FileNotFoundError:
             pass
     return True
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class BackgroundFlusher:

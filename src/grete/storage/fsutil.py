@@ -31,13 +31,18 @@ def write_all(fd: int, data: bytes | bytearray | memoryview, position: int) -> N
         position += written
 
 
-def fsync_dir(dir: Path) -> None:
-    """Make renames and unlinks in ``dir`` durable."""
-    fd = os.open(dir, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """fsync a file (or directory) by its path, on a descriptor of its own."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_dir(dir: Path) -> None:
+    """Make renames and unlinks in ``dir`` durable."""
+    fsync_path(dir)
 
 
 def write_atomically(path: Path, data: bytes, *, sync: bool = True) -> None:

@@ -21,7 +21,7 @@ from grete.records.batch import (
 from grete.records.record import decode_records
 from grete.storage.errors import LogDirFailure
 from grete.storage.file_scan import BatchScanner, ScannedBatch
-from grete.storage.fsutil import pread_exact, write_all
+from grete.storage.fsutil import fsync_path, pread_exact, write_all
 from grete.storage.index import INT32_MAX, CorruptIndex, OffsetIndex, TimeIndex
 from grete.storage.types import TimestampOffset
 
@@ -438,11 +438,7 @@ class LogSegment:
         if self._indexes_unsynced:  # a background flush may still be on its way
             self._indexes_unsynced = False
             for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-                fd = os.open(self._path(suffix), os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                fsync_path(self._path(suffix))
         self._persist_index(INDEX_SUFFIX, self.offset_index)
         self._persist_index(TIME_INDEX_SUFFIX, self.time_index)
 
