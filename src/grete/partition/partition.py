@@ -37,7 +37,7 @@ class PartitionSettings:
     min_insync_replicas: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class PartitionOffsets:
     log_start_offset: int
     high_watermark: int

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class TopicPartition:
+class TopicPartition(NamedTuple):
+    """A tuple, not a frozen dataclass: one is built for every partition of every request,
+    and a frozen dataclass's constructor costs several times a tuple's (docs/performance.md)."""
+
     topic: str
     partition: int
 

@@ -32,7 +32,7 @@ class UnknownApiKey(MalformedRequest):
     """An API key this broker does not know at all: the connection is closed."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class RequestHeader:
     api_key: int
     api_version: int

@@ -45,7 +45,7 @@ _NO_TOPIC_ID = bytes(16)
 _FALSE, _TRUE = b"\x00", b"\x01"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class MetadataBroker:
     node_id: int
     host: str
@@ -53,7 +53,7 @@ class MetadataBroker:
     rack: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class MetadataPartition:
     error_code: int
     partition_index: int
@@ -64,7 +64,7 @@ class MetadataPartition:
     offline_replicas: Sequence[int]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class MetadataTopic:
     error_code: int
     name: str | None

@@ -30,19 +30,19 @@ _INT16 = struct.Struct(">h")
 _INT32 = struct.Struct(">i")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class PartitionProduceData:
     index: int
     records: memoryview | None  # a writable view into the request frame
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class TopicProduceData:
     name: str
     partition_data: list[PartitionProduceData]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class ProduceRequest:
     transactional_id: str | None
     acks: int

@@ -36,7 +36,7 @@ _INT64 = struct.Struct(">q")
 _EMPTY_TAGS = b"\x00"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class ProducedPartition:
     index: int
     error_code: int

@@ -90,7 +90,7 @@ class UnsupportedMagic(InvalidBatch):
     """A batch in the legacy message format (magic 0 or 1)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class BatchHeader:
     """The decoded 61-byte header of one batch; ``size`` is the whole batch's size."""
 

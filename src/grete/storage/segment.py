@@ -38,7 +38,7 @@ def segment_path(dir: Path, base_offset: int, suffix: str) -> Path:
     return dir / f"{base_offset:020d}{suffix}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class AppendedBatch:
     """What a segment needs to index one batch it is given to append."""
 

@@ -40,7 +40,7 @@ class LogConfig:
         return "compact" in self.cleanup_policy
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class LogAppendInfo:
     """What an append did. For a duplicate (a retried idempotent batch) the offsets are the
     original ones and nothing was written."""
@@ -53,7 +53,7 @@ class LogAppendInfo:
     duplicate: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class ReadInfo:
     """Bytes of whole batches read from the log, starting with the batch that holds the
     fetch offset (which may begin before it, as in Kafka)."""
@@ -62,13 +62,13 @@ class ReadInfo:
     first_offset: int  # base offset of the first batch returned, or the fetch offset if none
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class TimestampOffset:
     timestamp: int
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # hot path: not frozen (docs/performance.md)
 class ValidBatch:
     """One validated batch inside a produce's records bytes: [start, end) and its header."""
 
