@@ -10,7 +10,12 @@ from typing import Any
 
 from grete.coordinator.group.classic_types import GroupError
 from grete.coordinator.group.consumer_types import HeartbeatRequest, TopicAssignment
-from grete.handlers.authorization import AclOperation, ResourceType, authorized, authorized_operations
+from grete.handlers.authorization import (
+    AclOperation,
+    ResourceType,
+    authorized,
+    authorized_operations,
+)
 from grete.handlers.context import RequestContext
 from grete.handlers.groups import error_code
 from grete.handlers.registry import handles
