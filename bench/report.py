@@ -71,6 +71,7 @@ def rows(config: Any) -> list[Row]:
         *many_partitions_rows(config),
         *connections_rows(config),
         *replicated_rows(config),
+        *large_topic_rows(config),
         Row("The broker, whole run", "CPU seconds", _broker("cpu_seconds"), False, 1, "broker"),
         Row("The broker, whole run", "peak RSS MiB", _broker("peak_rss_mb"), False, 0, "broker"),
     ]  # fmt: skip
@@ -166,6 +167,34 @@ def replicated_rows(config: Any) -> list[Row]:
     return [
         Row(label, metric, _workload("replicated_produce", field), higher, digits,
             "replicated_produce")
+        for metric, field, higher, digits in fields
+    ]  # fmt: skip
+
+
+def large_topic_rows(config: Any) -> list[Row]:
+    """Issue 7: one topic of 100 million records, read at its start, middle and end."""
+    label = f"One topic of {_count(config.large_records)} × 100 B, 6 partitions (Grete only)"
+    fields = [
+        ("produce, records/s", "produce_records_per_second", True, 0),
+        ("disk GB", "disk_gb", False, 2),
+        ("partition 0: records", "partition0_records", True, 0),
+        ("partition 0: segments", "partition0_segments", False, 0),
+        *(
+            (f"read at the {where}: first record ms", f"read_{where}_first_record_ms", False, 1)
+            for where in ("start", "middle", "end")
+        ),
+        *(
+            (f"read at the {where}: records/s", f"read_{where}_records_per_second", True, 0)
+            for where in ("start", "middle", "end")
+        ),
+        ("RSS MiB after producing", "rss_mb_after_produce", False, 0),
+        ("RSS MiB after the reads", "rss_mb_after_reads", False, 0),
+        ("peak RSS MiB", "peak_rss_mb", False, 0),
+        ("stop (SIGTERM), s", "stop_seconds", False, 2),
+        ("start until the middle record, s", "start_until_middle_record_seconds", False, 2),
+    ]
+    return [
+        Row(label, metric, _workload("large_topic", field), higher, digits, "large_topic")
         for metric, field, higher, digits in fields
     ]  # fmt: skip
 

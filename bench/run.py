@@ -25,6 +25,7 @@ sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 from cleaner_latency import CleanerLatencyConfig, cleaner_latency
 from connections import ConnectionsConfig, connections
 from harness import BrokerProcess, ServerProcess, TansuProcess
+from large_topic import LargeTopicConfig, large_topic
 from many_partitions import ManyPartitionsConfig, many_partitions
 from paced_producers import raise_fd_limit
 from quota_fairness import QuotaConfig, quota_fairness
@@ -44,10 +45,10 @@ BROKERS: dict[str, type[ServerProcess]] = {"grete": BrokerProcess, "tansu": Tans
 WORKLOADS = (
     "produce_small", "produce_large", "consume_small", "consume_large", "latency",
     "takeover_classic", "takeover_consumer", "quota_fairness", "cleaner_latency",
-    "many_partitions", "connections", "replicated_produce",
+    "many_partitions", "connections", "replicated_produce", "large_topic",
 )  # fmt: skip
 # Workloads that start brokers of their own (static settings, restarts): the shared one idles.
-OWN_BROKERS = {"cleaner_latency", "many_partitions", "replicated_produce"}
+OWN_BROKERS = {"cleaner_latency", "many_partitions", "replicated_produce", "large_topic"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class BenchConfig:
     replicated_records: int
     replicated_seconds: float
     replicated_latency_rate: int
+    large_records: int
     only: tuple[str, ...]
 
 
@@ -129,6 +131,8 @@ def run_workloads(
             broker.name, ReplicatedConfig(config.replicated_records, config.replicated_seconds,
                                           config.replicated_latency_rate),
             work_dir / "replicated", log_dir)),
+        ("large_topic", lambda: large_topic(
+            broker.name, LargeTopicConfig(config.large_records), work_dir / "large", log_dir)),
     ]  # fmt: skip
     phases = [(name, phase) for name, phase in phases if name in config.only]
     results: dict[str, dict[str, Any]] = {}
@@ -274,6 +278,9 @@ def main(
     replicated_latency_rate: Annotated[
         int, typer.Option(help="replicated_produce: records/s of the latency producer alongside.")
     ] = 200,
+    large_records: Annotated[
+        int, typer.Option(help="large_topic: 100 B records in the one large topic (Grete only).")
+    ] = 100_000_000,
     results_dir: Annotated[
         Path | None, typer.Option(help="Where the JSON and logs go (default: bench/results).")
     ] = None,
@@ -293,6 +300,7 @@ def main(
         connections_seconds = min(connections_seconds, 3.0)
         replicated_records = min(replicated_records, 20_000)
         replicated_seconds = min(replicated_seconds, 10.0)
+        large_records = min(large_records, 2_000_000)
     config = BenchConfig(
         records=records, small_size=100, large_size=1024,
         latency_rate=latency_rate, latency_seconds=latency_seconds, phase_timeout=phase_timeout,
@@ -303,7 +311,7 @@ def main(
         connections_workers=connections_workers, connections_rate=connections_rate,
         connections_seconds=connections_seconds, replicated_records=replicated_records,
         replicated_seconds=replicated_seconds, replicated_latency_rate=replicated_latency_rate,
-        only=selected,
+        large_records=large_records, only=selected,
     )  # fmt: skip
     results_dir = results_dir or BENCH_DIR / "results"
     stamp = time.strftime("%Y%m%d-%H%M%S")
