@@ -558,11 +558,8 @@ class Log:
         self._harvest()
         target = min(up_to, self.log_end_offset)
         paths: list[Path] = []
-        if target > self._recovery_point:
-            for i, segment in enumerate(self._segments):
-                end = self._segments[i + 1].base_offset if i + 1 < len(self._segments) else self.log_end_offset
-                if segment.base_offset < target and end > self._recovery_point:
-                    paths += segment.write_indexes()
+        for segment in self._unflushed_segments(target):
+            paths += segment.write_indexes()
         dir_too = self._dir_dirty
         if paths or dir_too or snapshot is not None:
             self._dir_dirty = False
@@ -594,15 +591,23 @@ class Log:
         log_end = self.log_end_offset
         target = log_end if up_to is None else min(up_to, log_end)
         if target > self._recovery_point:
-            for i, segment in enumerate(self._segments):
-                end = self._segments[i + 1].base_offset if i + 1 < len(self._segments) else log_end
-                if segment.base_offset < target and end > self._recovery_point:
-                    segment.flush()
+            for segment in self._unflushed_segments(target):
+                segment.flush()
             self._recovery_point = target
         if self._dir_dirty:
             fsync_dir(self._dir)
             self._dir_dirty = False
         self._last_flush_ms = self._clock.time_ms()
+
+    def _unflushed_segments(self, target: int) -> list[LogSegment]:
+        """The segments holding offsets in [recovery_point, target)."""
+        log_end = self.log_end_offset
+        found = []
+        for i, segment in enumerate(self._segments):
+            end = self._segments[i + 1].base_offset if i + 1 < len(self._segments) else log_end
+            if segment.base_offset < target and end > self._recovery_point:
+                found.append(segment)
+        return found
 
     def close_idle_files(self, now: float, idle_seconds: float) -> int:
         """Close the log files unused for ``idle_seconds``; returns how many were closed."""

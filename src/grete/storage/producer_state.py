@@ -163,20 +163,22 @@ class ProducerStateManager:
             snapshot_path(self.dir, old).unlink(missing_ok=True)
         return path
 
-    def delete_snapshots_after(self, offset: int) -> None:
+    def delete_snapshots_after(self, offset: int) -> list[int]:
+        """Delete the snapshots above ``offset``; returns the ones kept, oldest first."""
+        kept = []
         for snap in self.snapshot_offsets():
             if snap > offset:
                 snapshot_path(self.dir, snap).unlink(missing_ok=True)
+            else:
+                kept.append(snap)
+        return kept
 
     def load(self, log_start_offset: int, log_end_offset: int) -> int:
         """Load the newest readable snapshot at or below ``log_end_offset`` (deleting
         later or corrupt ones). Returns the offset from which the log must be replayed."""
-        snapshots = self.snapshot_offsets()  # one listing for both steps
-        for snap in snapshots:
-            if snap > log_end_offset:
-                snapshot_path(self.dir, snap).unlink(missing_ok=True)
+        kept = self.delete_snapshots_after(log_end_offset)
         self.clear()
-        for snap in reversed([s for s in snapshots if s <= log_end_offset]):
+        for snap in reversed(kept):
             try:
                 entries = decode_snapshot(snapshot_path(self.dir, snap).read_bytes())
             except (CorruptSnapshot, OSError):
