@@ -17,6 +17,8 @@ from harness import ZooKeeperProcess
 from kazoo.client import KazooClient
 
 CONNECT_TIMEOUT = 10.0
+# How many connect handshakes fit in one session timeout (see kazoo_client).
+HANDSHAKES_PER_SESSION = 3
 
 
 @contextmanager
@@ -27,9 +29,16 @@ def kazoo_client(
 
     It reconnects forever, quickly (at most 1 s apart), so a test that restarts the server
     sees the same client, and the same session if it did not expire, come back.
+
+    The one server is named three times in the connect string. kazoo waits
+    ``session_timeout / len(hosts)`` for the answer to a connect, and ZooKeeper 3.8 never
+    answers nor closes a connection that arrives after it binds its port but before it
+    loads its database (it logs "ZooKeeperServer not running", then a NullPointerException
+    from the close). With one name, a client that hits that window waits a whole session
+    timeout, and its session expires before it tries again; with three it waits a third.
     """
     client = KazooClient(
-        hosts=zookeeper.connect_string,
+        hosts=",".join([zookeeper.connect_string] * HANDSHAKES_PER_SESSION),
         timeout=session_timeout,
         connection_retry={"max_tries": -1, "delay": 0.1, "backoff": 1.5, "max_delay": 1.0},
     )

@@ -94,6 +94,12 @@ def test_conditional_write_with_a_stale_version_is_fenced(zookeeper: ZooKeeperPr
         assert decode_controller_epoch(second.get(paths.CONTROLLER_EPOCH)[0]) == 2
 
 
+# How long a client may take to find a restarted server: one connect handshake that the
+# server never answers (a third of the 10 s session; see kazoo_client), a retry, and room
+# for a loaded machine.
+RECONNECT = 15.0
+
+
 def test_restart_keeps_persistent_znodes_and_clients_reconnect(
     zookeeper: ZooKeeperProcess,
 ) -> None:
@@ -112,7 +118,7 @@ def test_restart_keeps_persistent_znodes_and_clients_reconnect(
         assert zookeeper.pid != pid
 
         # The same client finds the server again at the same connect string.
-        wait_until(lambda: client.state == KazooState.CONNECTED, "client reconnected")
+        wait_until(lambda: client.state == KazooState.CONNECTED, "client reconnected", RECONNECT)
         assert ClusterId.decode(client.get(paths.CLUSTER_ID)[0]) == cluster_id
         assert TopicAssignment.decode(client.get(paths.topic_path("kept"))[0]) == topic
         # ZooKeeper persists sessions: one that reconnects within its timeout keeps its
@@ -126,7 +132,9 @@ def test_restart_keeps_persistent_znodes_and_clients_reconnect(
         client.create(paths.delete_topic_path("kept"), b"", makepath=True)
         zookeeper.kill()
         zookeeper.start()
-        wait_until(lambda: client.state == KazooState.CONNECTED, "client reconnected after kill")
+        wait_until(
+            lambda: client.state == KazooState.CONNECTED, "client reconnected after kill", RECONNECT
+        )
         assert client.exists(paths.delete_topic_path("kept")) is not None
         assert TopicAssignment.decode(client.get(paths.topic_path("kept"))[0]) == topic
 
