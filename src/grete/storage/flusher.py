@@ -40,6 +40,11 @@ def fsync_paths(paths: Sequence[Path], dir: Path | None, optional: Sequence[Path
     return True
 
 
+def _unlink_all(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
 class BackgroundFlusher:
     """One thread, so jobs finish in the order they were submitted."""
 
@@ -48,6 +53,11 @@ class BackgroundFlusher:
 
     def submit(self, paths: Sequence[Path], dir: Path | None, optional: Sequence[Path] = ()) -> Future[bool]:
         return self._pool.submit(fsync_paths, list(paths), dir, list(optional))
+
+    def remove(self, paths: Sequence[Path]) -> Future[None]:
+        """Delete files nobody reads any more (stale producer snapshots), in order with
+        the other jobs."""
+        return self._pool.submit(_unlink_all, list(paths))
 
     def drain(self) -> None:
         """Wait until every job submitted so far has finished."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -43,6 +47,40 @@ def fsync_path(path: Path) -> None:
 def fsync_dir(dir: Path) -> None:
     """Make renames and unlinks in ``dir`` durable."""
     fsync_path(dir)
+
+
+@functools.cache
+def _libc_syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs(2) (Linux), or None where there is none (macOS)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        call = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int]
+    call.restype = ctypes.c_int
+    return call
+
+
+def can_syncfs() -> bool:
+    return _libc_syncfs() is not None
+
+
+def syncfs(path: Path) -> None:
+    """Make everything written to the filesystem holding ``path`` durable, as an fsync
+    of each of its files and directories would (file data, renames, new files), in one
+    call: Linux's syncfs(2), which since 5.8 also reports a failed writeback.
+    OSError if it fails; RuntimeError where there is no syncfs (check can_syncfs)."""
+    call = _libc_syncfs()
+    if call is None:
+        raise RuntimeError("syncfs(2) is not available on this platform")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if call(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"syncfs {path}: {os.strerror(errno)}")
+    finally:
+        os.close(fd)
 
 
 def write_atomically(path: Path, data: bytes, *, sync: bool = True) -> None:

@@ -627,14 +627,26 @@ class Log:
             return True
         return False
 
-    def close(self) -> None:
-        """Snapshot the producer state at the log end, persist indexes, close files."""
+    def close(self, *, sync: bool = True) -> None:
+        """Snapshot the producer state at the log end (unless a snapshot there exists
+        already: the state at an offset does not change, as Kafka skips it; older ones
+        are left for the next start to remove), persist indexes, close files. ``sync=False``: without any fsync, for a stop that makes
+        the whole filesystem durable next and then calls ``closed_durable``."""
         if self._closed:
             return
-        self.producer_state.take_snapshot(self.log_end_offset)
+        end = self.log_end_offset
+        if end not in self.producer_state.snapshot_offsets():
+            self.producer_state.take_snapshot(end, sync=sync, prune=False)
         for segment in self._segments:
-            segment.close()
+            segment.close(sync=sync)
         self._closed = True
+
+    def closed_durable(self) -> None:
+        """After ``close(sync=False)`` and a syncfs of the log's filesystem: everything
+        up to the log end is on disk, so the recovery point moves there."""
+        self._background.clear()
+        self._dir_dirty = False
+        self._recovery_point = self.log_end_offset
 
     def delete(self) -> None:
         """Close and remove every file of this log, and its directory."""

@@ -90,6 +90,7 @@ class ProducerStateManager:
     def __init__(self, dir: Path) -> None:
         self.dir = dir
         self._producers: dict[int, ProducerEntry] = {}
+        self._stale: list[Path] = []  # see take_stale_snapshots
 
     @property
     def producers(self) -> Mapping[int, ProducerEntry]:
@@ -153,15 +154,25 @@ class ProducerStateManager:
                 offsets.append(int(stem))
         return sorted(offsets)
 
-    def take_snapshot(self, offset: int, *, sync: bool = True) -> Path:
+    def take_snapshot(self, offset: int, *, sync: bool = True, prune: bool = True) -> Path:
         """Write the state as of ``offset`` atomically; keep the newest two snapshots.
         ``sync=False``: the caller fsyncs it and the directory (a roll's background flush);
-        until then a crash may leave it corrupt, and loading skips a corrupt snapshot."""
+        until then a crash may leave it corrupt, and loading skips a corrupt snapshot.
+        ``prune=False``: keep the older ones too (a stop: the next start removes them,
+        off the event loop; see ``stale_snapshots``)."""
         path = snapshot_path(self.dir, offset)
         write_atomically(path, encode_snapshot(self._producers.values()), sync=sync)
-        for old in self.snapshot_offsets()[:-SNAPSHOTS_TO_KEEP]:
-            snapshot_path(self.dir, old).unlink(missing_ok=True)
+        if prune:
+            for old in self.snapshot_offsets()[:-SNAPSHOTS_TO_KEEP]:
+                snapshot_path(self.dir, old).unlink(missing_ok=True)
         return path
+
+    def take_stale_snapshots(self) -> list[Path]:
+        """The snapshots older than the newest two that ``load`` found (a stop writes its
+        snapshot without pruning): for the caller to delete, once. Later snapshots are
+        pruned as they are taken."""
+        stale, self._stale = self._stale, []
+        return stale
 
     def delete_snapshots_after(self, offset: int) -> list[int]:
         """Delete the snapshots above ``offset``; returns the ones kept, oldest first."""
@@ -177,6 +188,7 @@ class ProducerStateManager:
         """Load the newest readable snapshot at or below ``log_end_offset`` (deleting
         later or corrupt ones). Returns the offset from which the log must be replayed."""
         kept = self.delete_snapshots_after(log_end_offset)
+        self._stale = [snapshot_path(self.dir, snap) for snap in kept[:-SNAPSHOTS_TO_KEEP]]
         self.clear()
         for snap in reversed(kept):
             try:

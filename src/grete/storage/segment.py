@@ -466,9 +466,14 @@ class LogSegment:
             os.close(fd)
         index.mark_persisted()
 
-    def close(self) -> None:
+    def close(self, *, sync: bool = True) -> None:
+        """Seal, persist the indexes and close. ``sync=False``: without any fsync, for a
+        caller that makes the whole filesystem durable next (a stop's syncfs)."""
         self.seal()
-        self.flush()
+        if sync:
+            self.flush()
+        else:
+            self.write_indexes()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

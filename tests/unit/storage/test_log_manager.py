@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from grete.clock import ManualClock
+from grete.storage import log_manager
 from grete.storage.checkpoint import read_checkpoint
 from grete.storage.log_manager import CLEAN_SHUTDOWN_FILE, LogManager, parse_log_dir_name
 from grete.storage.types import LogConfig
@@ -32,7 +33,16 @@ def test_parse_log_dir_name(name: str, expected: tuple[str, int] | None) -> None
     assert parse_log_dir_name(name) == expected
 
 
-def test_create_load_and_checkpoints(tmp_path: Path) -> None:
+@pytest.fixture(params=["syncfs", "fsync-each-file"])
+def durability(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a stop makes the logs durable: one syncfs (Linux), or an fsync of each
+    file where there is no syncfs (macOS)."""
+    if request.param == "fsync-each-file":
+        monkeypatch.setattr(log_manager, "can_syncfs", lambda: False)
+    return str(request.param)
+
+
+def test_create_load_and_checkpoints(tmp_path: Path, durability: str) -> None:
     clock = ManualClock()
     manager = LogManager.open(tmp_path, CONFIG, clock)
     assert manager.all_logs() == {}
@@ -66,6 +76,76 @@ def test_create_load_and_checkpoints(tmp_path: Path) -> None:
         log = reopened.get(*key)
         assert log is not None and log.log_end_offset == 30 and log.recovery_point == 30
         assert append(log, make_batch(1)).first_offset == 30
+
+
+def test_a_stop_makes_every_log_durable_with_one_syncfs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not log_manager.can_syncfs():
+        pytest.skip("no syncfs(2) on this platform: the fsync-each-file stop is tested above")
+    manager = LogManager.open(tmp_path, LogConfig(), ManualClock())
+    logs = [manager.create("t", p) for p in range(20)]
+    for log in logs:
+        append(log, make_batch(3))
+    manager.flusher.drain()
+    synced: list[Path] = []
+    fsyncs = 0
+    real_syncfs, real_fsync = log_manager.syncfs, os.fsync
+
+    def counting_syncfs(path: Path) -> None:
+        synced.append(path)
+        real_syncfs(path)
+
+    def counting_fsync(fd: int) -> None:
+        nonlocal fsyncs
+        fsyncs += 1
+        real_fsync(fd)
+
+    monkeypatch.setattr(log_manager, "syncfs", counting_syncfs)
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    manager.shutdown()
+    assert synced == [tmp_path]
+    # The checkpoint files and the clean-shutdown marker only, not 20 logs' files.
+    assert fsyncs <= 8, fsyncs
+    assert read_checkpoint(tmp_path / "recovery-point-offset-checkpoint") == {
+        ("t", p): 3 for p in range(20)
+    }
+    for p in range(20):
+        assert (tmp_path / f"t-{p}" / "00000000000000000003.snapshot").exists()
+    reopened = LogManager.open(tmp_path, LogConfig(), ManualClock())
+    assert reopened.had_clean_shutdown
+    assert all(log.recovery_point == 3 for log in reopened.all_logs().values())
+
+
+def test_a_stop_writes_no_snapshot_twice_and_leaves_pruning_to_the_next_start(
+    tmp_path: Path,
+) -> None:
+    def snapshots() -> list[str]:
+        return sorted(p.name for p in (tmp_path / "t-0").glob("*.snapshot"))
+
+    manager = LogManager.open(tmp_path, LogConfig(), ManualClock())
+    append(manager.create("t", 0), make_batch(2))
+    manager.shutdown()
+    assert snapshots() == ["00000000000000000002.snapshot"]
+    first = (tmp_path / "t-0" / "00000000000000000002.snapshot").stat()
+
+    # Nothing appended: the snapshot at the log end is the state there; not rewritten.
+    LogManager.open(tmp_path, LogConfig(), ManualClock()).shutdown()
+    again = (tmp_path / "t-0" / "00000000000000000002.snapshot").stat()
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+
+    # Each stop after appends adds one and deletes none...
+    for _ in range(2):
+        manager = LogManager.open(tmp_path, LogConfig(), ManualClock())
+        append(manager.get("t", 0), make_batch(1))  # type: ignore[arg-type]
+        manager.shutdown()
+    assert snapshots() == [f"{n:020d}.snapshot" for n in (2, 3, 4)]
+    # ...and the next start deletes all but the newest two, on the flusher's thread.
+    manager = LogManager.open(tmp_path, LogConfig(), ManualClock())
+    manager.flusher.drain()
+    assert snapshots() == [f"{n:020d}.snapshot" for n in (3, 4)]
+    assert manager.get("t", 0).log_end_offset == 4  # type: ignore[union-attr]
+    manager.shutdown()
 
 
 def test_unclean_start_recovers_from_checkpoint(tmp_path: Path) -> None:
