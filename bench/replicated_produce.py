@@ -7,7 +7,9 @@ min.insync.replicas 2, waits until every partition has its 3 replicas in sync, t
   linger.ms 5) sends `size`-byte records as fast as it can, up to `records` or `seconds`,
   and waits for their acks: MB/s and records/s over the whole time;
 - meanwhile a second producer in its own process (paced_producers.py, same settings) sends
-  `latency_rate` records/s: its ack latency p50/p99/max is the latency under that load.
+  `latency_rate` records/s: its ack latency p50/p99/max is the latency under that load;
+- then the same again without idempotence, librdkafka's default, at most 5 requests in
+  flight as the Java client (fields prefixed `plain_`): on two cores the idempotent client takes over a core of its own.
 Also the 3 brokers' CPU seconds (summed) and each broker's peak RSS. Then everything is
 stopped, the broker logs are copied to the run's log directory, and the data is removed.
 """
@@ -42,7 +44,6 @@ OVERRIDES = {
 }
 MAIN_PRODUCER = {
     **PRODUCER_CONFIG,
-    "enable.idempotence": True,
     # 64 MiB queued at most: at the time bound, the rest must be acked within FLUSH_SECONDS.
     "queue.buffering.max.kbytes": 65_536,
 }
@@ -73,7 +74,9 @@ def replicated_produce(
         deadline = time.monotonic() + config.setup_timeout
         _wait_brokers_see_cluster(cluster, deadline)
         _create_topic(cluster.bootstrap, deadline)
-        return _measure(cluster, config)
+        idempotent = _measure(cluster, config, idempotent=True)
+        plain = _measure(cluster, config, idempotent=False)
+        return {**idempotent, **{f"plain_{k}": v for k, v in plain.items()}}
     finally:
         try:
             cluster.stop(check=False)
@@ -88,16 +91,17 @@ def replicated_produce(
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _measure(cluster: GreteCluster, config: ReplicatedConfig) -> dict[str, Any]:
+def _measure(cluster: GreteCluster, config: ReplicatedConfig, idempotent: bool) -> dict[str, Any]:
     brokers = cluster.brokers
     cpu_before = [broker.usage().cpu_seconds for broker in brokers]
     paced = Workers([
         worker_command(cluster.bootstrap, TOPIC, 1, config.latency_rate, config.seconds,
-                       size=config.size, client_id="bench-replicated-paced", idempotence=True)
+                       size=config.size, client_id="bench-replicated-paced",
+                       idempotence=idempotent)
     ])  # fmt: skip
     try:
         paced.start(config.setup_timeout)
-        main = _produce_flat_out(cluster.bootstrap, config)
+        main = _produce_flat_out(cluster.bootstrap, config, idempotent)
         paced.stop()
         (latency,) = paced.reports(FLUSH_SECONDS + 30)
     finally:
@@ -118,7 +122,9 @@ def _measure(cluster: GreteCluster, config: ReplicatedConfig) -> dict[str, Any]:
     }
 
 
-def _produce_flat_out(bootstrap: str, config: ReplicatedConfig) -> dict[str, Any]:
+def _produce_flat_out(
+    bootstrap: str, config: ReplicatedConfig, idempotent: bool
+) -> dict[str, Any]:
     """Up to `records` or `seconds`, whichever comes first, then wait for every ack."""
     errors: list[KafkaError] = []  # the first few
     error_count = 0
@@ -131,7 +137,11 @@ def _produce_flat_out(bootstrap: str, config: ReplicatedConfig) -> dict[str, Any
                 errors.append(error)
 
     producer = Producer({
-        "bootstrap.servers": bootstrap, **MAIN_PRODUCER, "client.id": "bench-replicated-main",
+        "bootstrap.servers": bootstrap, **MAIN_PRODUCER, "enable.idempotence": idempotent,
+        # The Java client's default; librdkafka's (a million) would pile the run's whole
+        # queue into the leaders at once.
+        "max.in.flight.requests.per.connection": 5,
+        "client.id": "bench-replicated-main",
         "delivery.report.only.error": True, "on_delivery": on_error,
     })  # fmt: skip
     producer.list_topics(TOPIC, timeout=30)

@@ -62,6 +62,7 @@ def rows(config: Any) -> list[Row]:
         Row(f"Consume {n} × {small}", "MB/s", _workload("consume_small", "mb_per_second"), True, 1, "consume_small"),
         Row(f"Consume {n} × {large}", "records/s", _workload("consume_large", "records_per_second"), True, 0, "consume_large"),
         Row(f"Consume {n} × {large}", "MB/s", _workload("consume_large", "mb_per_second"), True, 1, "consume_large"),
+        Row(f"Consume {n} × {large}", "MB/s after the first record", _workload("consume_large", "streaming_mb_per_second"), True, 1, "consume_large"),
         Row(f"End-to-end, {steady}", "p50 ms", _workload("latency", "p50_ms"), False, 1, "latency"),
         Row(f"End-to-end, {steady}", "p99 ms", _workload("latency", "p99_ms"), False, 1, "latency"),
         Row("Group takeover after a member is killed (classic, session 6 s)", "seconds", _workload("takeover_classic", "seconds"), False, 2, "takeover_classic"),
@@ -164,10 +165,15 @@ def replicated_rows(config: Any) -> list[Row]:
         ("CPU seconds, 3 brokers", "brokers_cpu_seconds", False, 1),
         *((f"peak RSS MiB, broker {i}", f"broker{i}_peak_rss_mb", False, 0) for i in range(3)),
     ]
+    plain = label.replace("idempotent", "without idempotence (librdkafka's default)")
+    plain_fields = [fields[0], fields[2], fields[3], fields[4]]
     return [
-        Row(label, metric, _workload("replicated_produce", field), higher, digits,
-            "replicated_produce")
-        for metric, field, higher, digits in fields
+        *(Row(label, metric, _workload("replicated_produce", field), higher, digits,
+              "replicated_produce")
+          for metric, field, higher, digits in fields),
+        *(Row(plain, metric, _workload("replicated_produce", f"plain_{field}"), higher, digits,
+              "replicated_produce")
+          for metric, field, higher, digits in plain_fields),
     ]  # fmt: skip
 
 

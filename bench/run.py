@@ -7,6 +7,7 @@ writes everything to bench/results/bench-<time>.json.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -139,6 +140,11 @@ def run_workloads(
     for name, phase in phases:
         cpu_before = broker.usage().cpu_seconds if broker.running else 0.0
         print(f"  {broker.name}: {name} ...", file=sys.stderr, flush=True)
+        # Each workload starts with no dirty pages: the kernel's writeback of an earlier
+        # workload's gigabytes would otherwise slow this one's writes (docs/benchmarks.md).
+        sync_started = time.monotonic()
+        os.sync()
+        sync_seconds = time.monotonic() - sync_started
         started, client_cpu_before = time.monotonic(), time.process_time()
         try:
             results[name] = phase()
@@ -146,6 +152,7 @@ def run_workloads(
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
             traceback.print_exc(file=sys.stderr)
         results[name]["wall_seconds"] = round(time.monotonic() - started, 3)
+        results[name]["sync_before_seconds"] = round(sync_seconds, 3)
         # The load generator's own CPU (librdkafka threads included): is the client the limit?
         results[name]["client_cpu_seconds"] = round(time.process_time() - client_cpu_before, 3)
         if broker.running and name in OWN_BROKERS:
@@ -188,6 +195,11 @@ def throughput(result: Throughput) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "records_per_second": round(result.records_per_second, 1),
         "mb_per_second": round(result.megabytes_per_second, 2),
+        # The rate once records flow: a consumer's first half second is librdkafka's own
+        # start (its offset-query timer), the same against every broker.
+        **({} if first is None or result.seconds <= first else {
+            "streaming_mb_per_second": round(result.bytes / 1e6 / (result.seconds - first), 2)
+        }),
     }
 
 
