@@ -9,7 +9,8 @@ min.insync.replicas 2, waits until every partition has its 3 replicas in sync, t
 - meanwhile a second producer in its own process (paced_producers.py, same settings) sends
   `latency_rate` records/s: its ack latency p50/p99/max is the latency under that load;
 - then the same again without idempotence, librdkafka's default, at most 5 requests in
-  flight as the Java client (fields prefixed `plain_`): on two cores the idempotent client takes over a core of its own.
+  flight as the Java client (fields prefixed `plain_`), and with 1 in flight
+  (`one_in_flight_`; see VARIANTS): on two cores the idempotent client takes over a core of its own.
 Also the 3 brokers' CPU seconds (summed) and each broker's peak RSS. Then everything is
 stopped, the broker logs are copied to the run's log directory, and the data is removed.
 """
@@ -48,6 +49,11 @@ MAIN_PRODUCER = {
     "queue.buffering.max.kbytes": 65_536,
 }
 FLUSH_SECONDS = 60.0
+# (field prefix, enable.idempotence, max.in.flight.requests.per.connection), in order.
+# 5 in flight is the Java client's default; librdkafka's (a million) would pile the run's
+# whole queue into the leaders at once. With one in flight a producer keeps its order
+# without idempotence, and the acks=all backlog ahead of the paced producer is shortest.
+VARIANTS = (("", True, 5), ("plain_", False, 5), ("one_in_flight_", False, 1))
 
 
 @dataclass(frozen=True)
@@ -74,9 +80,11 @@ def replicated_produce(
         deadline = time.monotonic() + config.setup_timeout
         _wait_brokers_see_cluster(cluster, deadline)
         _create_topic(cluster.bootstrap, deadline)
-        idempotent = _measure(cluster, config, idempotent=True)
-        plain = _measure(cluster, config, idempotent=False)
-        return {**idempotent, **{f"plain_{k}": v for k, v in plain.items()}}
+        results: dict[str, Any] = {}
+        for prefix, idempotent, in_flight in VARIANTS:
+            measured = _measure(cluster, config, idempotent, in_flight)
+            results.update({f"{prefix}{k}": v for k, v in measured.items()})
+        return results
     finally:
         try:
             cluster.stop(check=False)
@@ -91,7 +99,9 @@ def replicated_produce(
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _measure(cluster: GreteCluster, config: ReplicatedConfig, idempotent: bool) -> dict[str, Any]:
+def _measure(
+    cluster: GreteCluster, config: ReplicatedConfig, idempotent: bool, in_flight: int
+) -> dict[str, Any]:
     brokers = cluster.brokers
     cpu_before = [broker.usage().cpu_seconds for broker in brokers]
     paced = Workers([
@@ -101,7 +111,7 @@ def _measure(cluster: GreteCluster, config: ReplicatedConfig, idempotent: bool) 
     ])  # fmt: skip
     try:
         paced.start(config.setup_timeout)
-        main = _produce_flat_out(cluster.bootstrap, config, idempotent)
+        main = _produce_flat_out(cluster.bootstrap, config, idempotent, in_flight)
         paced.stop()
         (latency,) = paced.reports(FLUSH_SECONDS + 30)
     finally:
@@ -123,7 +133,7 @@ def _measure(cluster: GreteCluster, config: ReplicatedConfig, idempotent: bool) 
 
 
 def _produce_flat_out(
-    bootstrap: str, config: ReplicatedConfig, idempotent: bool
+    bootstrap: str, config: ReplicatedConfig, idempotent: bool, in_flight: int
 ) -> dict[str, Any]:
     """Up to `records` or `seconds`, whichever comes first, then wait for every ack."""
     errors: list[KafkaError] = []  # the first few
@@ -138,9 +148,7 @@ def _produce_flat_out(
 
     producer = Producer({
         "bootstrap.servers": bootstrap, **MAIN_PRODUCER, "enable.idempotence": idempotent,
-        # The Java client's default; librdkafka's (a million) would pile the run's whole
-        # queue into the leaders at once.
-        "max.in.flight.requests.per.connection": 5,
+        "max.in.flight.requests.per.connection": in_flight,
         "client.id": "bench-replicated-main",
         "delivery.report.only.error": True, "on_delivery": on_error,
     })  # fmt: skip

@@ -145,6 +145,10 @@ def run_workloads(
         sync_started = time.monotonic()
         os.sync()
         sync_seconds = time.monotonic() - sync_started
+        # A workload with brokers of its own also starts with the page cache emptied
+        # (when this process may: root), because on this VM a write's cost depended on
+        # how much cache earlier workloads left (docs/benchmarks.md, 2026-11-28).
+        dropped = name in OWN_BROKERS and _drop_page_cache()
         started, client_cpu_before = time.monotonic(), time.process_time()
         try:
             results[name] = phase()
@@ -153,6 +157,7 @@ def run_workloads(
             traceback.print_exc(file=sys.stderr)
         results[name]["wall_seconds"] = round(time.monotonic() - started, 3)
         results[name]["sync_before_seconds"] = round(sync_seconds, 3)
+        results[name]["page_cache_dropped_before"] = dropped
         # The load generator's own CPU (librdkafka threads included): is the client the limit?
         results[name]["client_cpu_seconds"] = round(time.process_time() - client_cpu_before, 3)
         if broker.running and name in OWN_BROKERS:
@@ -164,6 +169,15 @@ def run_workloads(
             print(broker.tail(), file=sys.stderr)
             break
     return results
+
+
+def _drop_page_cache() -> bool:
+    """Drop the kernel's clean page cache (after a sync); False where not permitted."""
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    except OSError:
+        return False
+    return True
 
 
 def cleaner_config(config: BenchConfig) -> CleanerLatencyConfig:
