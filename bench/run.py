@@ -37,6 +37,7 @@ from workloads import (
     Throughput,
     consume,
     create_topic,
+    drop_page_cache,
     end_to_end_latency,
     high_watermark_total,
     produce,
@@ -148,7 +149,7 @@ def run_workloads(
         # A workload with brokers of its own also starts with the page cache emptied
         # (when this process may: root), because on this VM a write's cost depended on
         # how much cache earlier workloads left (docs/benchmarks.md, 2026-11-28).
-        dropped = name in OWN_BROKERS and _drop_page_cache()
+        dropped = name in OWN_BROKERS and drop_page_cache()
         started, client_cpu_before = time.monotonic(), time.process_time()
         try:
             results[name] = phase()
@@ -169,15 +170,6 @@ def run_workloads(
             print(broker.tail(), file=sys.stderr)
             break
     return results
-
-
-def _drop_page_cache() -> bool:
-    """Drop the kernel's clean page cache (after a sync); False where not permitted."""
-    try:
-        Path("/proc/sys/vm/drop_caches").write_text("1\n")
-    except OSError:
-        return False
-    return True
 
 
 def cleaner_config(config: BenchConfig) -> CleanerLatencyConfig:

@@ -61,6 +61,17 @@ class Latency:
     max_ms: float
 
 
+def drop_page_cache() -> bool:
+    """sync, then drop the kernel's clean page cache; False where not permitted (not
+    root). On this VM a write's cost depended on how much cache was in use."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    except OSError:
+        return False
+    return True
+
+
 def create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics(
