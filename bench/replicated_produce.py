@@ -8,9 +8,9 @@ min.insync.replicas 2, waits until every partition has its 3 replicas in sync, t
   and waits for their acks: MB/s and records/s over the whole time;
 - meanwhile a second producer in its own process (paced_producers.py, same settings) sends
   `latency_rate` records/s: its ack latency p50/p99/max is the latency under that load;
-- then the same again without idempotence, librdkafka's default, at most 5 requests in
-  flight as the Java client (fields prefixed `plain_`), and with 1 in flight
-  (`one_in_flight_`; see VARIANTS): on two cores the idempotent client takes over a core of its own.
+- then the same again without idempotence, librdkafka's default (on two cores its
+  idempotent producer takes a core of its own): at most 5 requests in flight as the Java
+  client (fields prefixed `plain_`), then 1 (`one_in_flight_`; see VARIANTS).
 Also the 3 brokers' CPU seconds (summed) and each broker's peak RSS. Then everything is
 stopped, the broker logs are copied to the run's log directory, and the data is removed.
 """

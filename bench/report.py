@@ -151,33 +151,36 @@ def connections_rows(config: Any) -> list[Row]:
 
 
 def replicated_rows(config: Any) -> list[Row]:
-    """Issue 7: 3 Grete brokers, RF 3, acks=all; latency from a paced producer alongside."""
-    label = (
-        f"Replicated produce, 3 brokers, RF 3, min ISR 2, acks=all, idempotent (5 in flight), "
-        f"up to {_count(config.replicated_records)} × 1 KiB or {config.replicated_seconds:g} s"
-    )
+    """Issue 7: 3 Grete brokers, RF 3, acks=all; latency from a paced producer alongside.
+    One group of rows per producer of replicated_produce.VARIANTS (its field prefix)."""
+
+    def label(producer: str) -> str:
+        return (
+            f"Replicated produce, 3 brokers, RF 3, min ISR 2, acks=all, {producer}, "
+            f"up to {_count(config.replicated_records)} × 1 KiB or {config.replicated_seconds:g} s"
+        )
+
     paced = f"ack latency at {config.replicated_latency_rate:,}/s alongside"
-    fields = [
+    rate, p50, p99, cpu = (
         ("MB/s", "mb_per_second", True, 1),
-        ("records/s", "records_per_second", True, 0),
         (f"{paced}, p50 ms", "paced_p50_ms", False, 1),
         (f"{paced}, p99 ms", "paced_p99_ms", False, 1),
         ("CPU seconds, 3 brokers", "brokers_cpu_seconds", False, 1),
+    )
+    first = [
+        rate, ("records/s", "records_per_second", True, 0), p50, p99, cpu,
         *((f"peak RSS MiB, broker {i}", f"broker{i}_peak_rss_mb", False, 0) for i in range(3)),
     ]
-    variants = [
-        ("plain_", label.replace("idempotent (5 in flight)", "without idempotence, 5 in flight")),
-        ("one_in_flight_", label.replace("idempotent (5 in flight)", "without idempotence, 1 in flight")),
+    producers = [
+        ("", "idempotent (5 in flight)", first),
+        ("plain_", "without idempotence, 5 in flight", [rate, p50, p99, cpu]),
+        ("one_in_flight_", "without idempotence, 1 in flight", [rate, p50, p99, cpu]),
     ]
-    variant_fields = [fields[0], fields[2], fields[3], fields[4]]
     return [
-        *(Row(label, metric, _workload("replicated_produce", field), higher, digits,
-              "replicated_produce")
-          for metric, field, higher, digits in fields),
-        *(Row(name, metric, _workload("replicated_produce", f"{prefix}{field}"), higher,
-              digits, "replicated_produce")
-          for prefix, name in variants
-          for metric, field, higher, digits in variant_fields),
+        Row(label(producer), metric, _workload("replicated_produce", prefix + field), higher,
+            digits, "replicated_produce")
+        for prefix, producer, fields in producers
+        for metric, field, higher, digits in fields
     ]  # fmt: skip
 
 

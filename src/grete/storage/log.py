@@ -630,8 +630,9 @@ class Log:
     def close(self, *, sync: bool = True) -> None:
         """Snapshot the producer state at the log end (unless a snapshot there exists
         already: the state at an offset does not change, as Kafka skips it; older ones
-        are left for the next start to remove), persist indexes, close files. ``sync=False``: without any fsync, for a stop that makes
-        the whole filesystem durable next and then calls ``closed_durable``."""
+        are left for the next start to remove), persist indexes, close files.
+        ``sync=False``: without any fsync, for a stop that makes the whole filesystem
+        durable next and then calls ``closed_durable``."""
         if self._closed:
             return
         end = self.log_end_offset

@@ -159,7 +159,7 @@ class ProducerStateManager:
         ``sync=False``: the caller fsyncs it and the directory (a roll's background flush);
         until then a crash may leave it corrupt, and loading skips a corrupt snapshot.
         ``prune=False``: keep the older ones too (a stop: the next start removes them,
-        off the event loop; see ``stale_snapshots``)."""
+        off the event loop; see ``take_stale_snapshots``)."""
         path = snapshot_path(self.dir, offset)
         write_atomically(path, encode_snapshot(self._producers.values()), sync=sync)
         if prune:
