@@ -23,6 +23,7 @@ class Row:
     higher_is_better: bool
     digits: int
     source: str  # the workload the value comes from, or "broker"
+    compare: bool = True  # False: a fact of the machine, no Grete / Tansu ratio
 
 
 def _workload(name: str, field: str) -> Callable[[dict[str, Any]], float | None]:
@@ -63,8 +64,10 @@ def rows(config: Any) -> list[Row]:
         Row(f"Consume {n} × {large}", "records/s", _workload("consume_large", "records_per_second"), True, 0, "consume_large"),
         Row(f"Consume {n} × {large}", "MB/s", _workload("consume_large", "mb_per_second"), True, 1, "consume_large"),
         Row(f"Consume {n} × {large}", "MB/s after the first record", _workload("consume_large", "streaming_mb_per_second"), True, 1, "consume_large"),
-        Row(f"End-to-end, {steady}", "p50 ms", _workload("latency", "p50_ms"), False, 1, "latency"),
-        Row(f"End-to-end, {steady}", "p99 ms", _workload("latency", "p99_ms"), False, 1, "latency"),
+        Row(f"End-to-end, {steady}, linger.ms 5", "p50 ms", _workload("latency", "p50_ms"), False, 1, "latency"),
+        Row(f"End-to-end, {steady}, linger.ms 5", "p99 ms", _workload("latency", "p99_ms"), False, 1, "latency"),
+        Row(f"End-to-end, {steady}, linger.ms 0", "p50 ms", _workload("latency", "linger0_p50_ms"), False, 1, "latency"),
+        Row(f"End-to-end, {steady}, linger.ms 0", "p99 ms", _workload("latency", "linger0_p99_ms"), False, 1, "latency"),
         Row("Group takeover after a member is killed (classic, session 6 s)", "seconds", _workload("takeover_classic", "seconds"), False, 2, "takeover_classic"),
         Row("Group takeover after a member is killed (KIP-848, broker default session 45 s)", "seconds", _workload("takeover_consumer", "seconds"), False, 2, "takeover_consumer"),
         *cleaner_rows(config),
@@ -73,6 +76,7 @@ def rows(config: Any) -> list[Row]:
         *connections_rows(config),
         *replicated_rows(config),
         *large_topic_rows(config),
+        *steal_rows(),
         Row("The broker, whole run", "CPU seconds", _broker("cpu_seconds"), False, 1, "broker"),
         Row("The broker, whole run", "peak RSS MiB", _broker("peak_rss_mb"), False, 0, "broker"),
     ]  # fmt: skip
@@ -184,6 +188,16 @@ def replicated_rows(config: Any) -> list[Row]:
     ]  # fmt: skip
 
 
+def steal_rows() -> list[Row]:
+    """The share of the machine's CPU its host took away during the workloads whose
+    results move most with it (docs/benchmarks.md): read before comparing two runs."""
+    return [
+        Row(f"Host CPU steal during {name}", "% of CPU time",
+            _workload(name, "cpu_steal_percent"), False, 1, name, compare=False)
+        for name in ("produce_large", "consume_large", "latency", "replicated_produce")
+    ]  # fmt: skip
+
+
 def large_topic_rows(config: Any) -> list[Row]:
     """Issue 7: one topic of 100 million records, read at its start, middle and end."""
     label = f"One topic of {_count(config.large_records)} × 100 B, 6 partitions (Grete only)"
@@ -251,7 +265,11 @@ def render_table(config: Any, results: dict[str, dict[str, Any]]) -> str:
         if with_ratio:
             grete, tansu = values["grete"], values["tansu"]
             better = "higher is better" if row.higher_is_better else "lower is better"
-            cells.append(f"{grete / tansu:.2f}× ({better})" if grete is not None and tansu else "—")
+            cells.append(
+                f"{grete / tansu:.2f}× ({better})"
+                if row.compare and grete is not None and tansu
+                else "—"
+            )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

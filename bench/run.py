@@ -25,7 +25,7 @@ sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 
 from cleaner_latency import CleanerLatencyConfig, cleaner_latency
 from connections import ConnectionsConfig, connections
-from harness import BrokerProcess, ServerProcess, TansuProcess
+from harness import BrokerProcess, ServerProcess, TansuProcess, read_machine_cpu
 from large_topic import LargeTopicConfig, large_topic
 from many_partitions import ManyPartitionsConfig, many_partitions
 from paced_producers import raise_fd_limit
@@ -34,6 +34,7 @@ from replicated_produce import ReplicatedConfig, replicated_produce
 from report import render_table, write_json
 from takeover import takeover_time
 from workloads import (
+    DEFAULT_LINGER_MS,
     Throughput,
     consume,
     create_topic,
@@ -103,11 +104,18 @@ def run_workloads(
         return throughput(consume(bootstrap, f"bench-{kind}", n, config.phase_timeout))
 
     def latency_phase() -> dict[str, Any]:
-        create_topic(bootstrap, "bench-latency")
-        latency = end_to_end_latency(
-            bootstrap, "bench-latency", config.latency_rate, config.latency_seconds
-        )
-        return asdict(latency)
+        """The producer at librdkafka's default linger.ms (5), then at 0 as Kafka's
+        EndToEndLatency tool sets it: the second leaves the broker's and consumer's share."""
+        results: dict[str, Any] = {}
+        for prefix, linger_ms in (("", DEFAULT_LINGER_MS), ("linger0_", 0)):
+            topic = f"bench-latency-{prefix.rstrip('_') or 'default'}"
+            create_topic(bootstrap, topic)
+            latency = end_to_end_latency(
+                bootstrap, topic, config.latency_rate, config.latency_seconds,
+                linger_ms=linger_ms,
+            )  # fmt: skip
+            results.update({prefix + key: value for key, value in asdict(latency).items()})
+        return results
 
     def takeover_phase(protocol: str) -> dict[str, Any]:
         topic = f"bench-takeover-{protocol}"
@@ -151,6 +159,7 @@ def run_workloads(
         # how much cache earlier workloads left (docs/benchmarks.md, 2026-11-28).
         dropped = name in OWN_BROKERS and drop_page_cache()
         started, client_cpu_before = time.monotonic(), time.process_time()
+        machine_before = read_machine_cpu()
         try:
             results[name] = phase()
         except Exception as exc:  # noqa: BLE001 -- recorded in the results; later phases still run
@@ -159,6 +168,10 @@ def run_workloads(
         results[name]["wall_seconds"] = round(time.monotonic() - started, 3)
         results[name]["sync_before_seconds"] = round(sync_seconds, 3)
         results[name]["page_cache_dropped_before"] = dropped
+        # This VM shares its host: CPU the hypervisor gave elsewhere (up to 40 % seen) is
+        # the first suspect when a latency row moves between runs of the same commit.
+        steal = read_machine_cpu().steal_percent_since(machine_before)
+        results[name]["cpu_steal_percent"] = None if steal is None else round(steal, 1)
         # The load generator's own CPU (librdkafka threads included): is the client the limit?
         results[name]["client_cpu_seconds"] = round(time.process_time() - client_cpu_before, 3)
         if broker.running and name in OWN_BROKERS:

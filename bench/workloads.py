@@ -19,10 +19,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient, NewTopic
 
 PARTITIONS = 6
+DEFAULT_LINGER_MS = 5  # librdkafka's default
 PRODUCER_CONFIG = {
     "acks": "all",
     "batch.size": 1_048_576,
-    "linger.ms": 5,
+    "linger.ms": DEFAULT_LINGER_MS,
     "compression.type": "none",
     "queue.buffering.max.messages": 1_000_000,
     "queue.buffering.max.kbytes": 1_048_576,
@@ -186,10 +187,19 @@ def consume(bootstrap: str, topic: str, count: int, timeout: float) -> Throughpu
 
 
 def end_to_end_latency(
-    bootstrap: str, topic: str, rate: int, seconds: float, size: int = 100
+    bootstrap: str,
+    topic: str,
+    rate: int,
+    seconds: float,
+    size: int = 100,
+    linger_ms: int = DEFAULT_LINGER_MS,
 ) -> Latency:
     """Produce `rate` records/s for `seconds`, each stamped with CLOCK_MONOTONIC; a separate
-    consumer process reports receive-time minus stamp (one clock: same machine)."""
+    consumer process reports receive-time minus stamp (one clock: same machine).
+
+    `linger_ms` is the producer's wait for a batch to fill: librdkafka's default 5 ms
+    (PRODUCER_CONFIG), or 0 as Kafka's own EndToEndLatency tool sets it, so that what is
+    left is the broker's and the consumer's share."""
     count = int(rate * seconds)
     consumer = subprocess.Popen(
         [sys.executable, str(LATENCY_CONSUMER), "--bootstrap", bootstrap, "--topic", topic,
@@ -200,7 +210,7 @@ def end_to_end_latency(
         if consumer.stdout is None or consumer.stdout.readline().strip() != "ready":
             raise RuntimeError("latency consumer failed to start")
         _paced_produce(
-            bootstrap, topic, count, rate, size, deadline=time.monotonic() + seconds + 30
+            bootstrap, topic, count, rate, size, linger_ms, deadline=time.monotonic() + seconds + 30
         )
         out, _ = consumer.communicate(timeout=90)
     finally:
@@ -219,11 +229,11 @@ def end_to_end_latency(
 
 
 def _paced_produce(
-    bootstrap: str, topic: str, count: int, rate: int, size: int, deadline: float
+    bootstrap: str, topic: str, count: int, rate: int, size: int, linger_ms: int, deadline: float
 ) -> None:
     stamp = struct.Struct(">q")  # CLOCK_MONOTONIC nanoseconds, then padding up to `size`
     padding = b"\0" * (size - stamp.size)
-    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG})
+    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONFIG, "linger.ms": linger_ms})
     start = time.monotonic()
     for i in range(count):
         due = start + i / rate

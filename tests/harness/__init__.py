@@ -7,7 +7,7 @@ Used by tests/conftest.py and by bench/run.py; depends on no Kafka client librar
 from .cluster import GreteCluster
 from .java import JavaProgram, compile_java, kafka_client_jars
 from .process import BrokerProcess, BrokerStartError, ServerProcess, TansuProcess, tansu_binary
-from .procstat import ProcessUsage, read_usage
+from .procstat import MachineCpu, ProcessUsage, read_machine_cpu, read_usage
 from .tcp_proxy import CutMode, TcpProxy
 from .wire import api_versions, free_port
 from .zookeeper import ZooKeeperNotInstalled, ZooKeeperProcess, four_letter_word
@@ -18,6 +18,7 @@ __all__ = [
     "CutMode",
     "GreteCluster",
     "JavaProgram",
+    "MachineCpu",
     "ProcessUsage",
     "ServerProcess",
     "TansuProcess",
@@ -29,6 +30,7 @@ __all__ = [
     "four_letter_word",
     "free_port",
     "kafka_client_jars",
+    "read_machine_cpu",
     "read_usage",
     "tansu_binary",
 ]

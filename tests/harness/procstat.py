@@ -34,6 +34,30 @@ def read_usage(pid: int) -> ProcessUsage:
     )
 
 
+@dataclass(frozen=True)
+class MachineCpu:
+    """The machine's CPU time so far, in clock ticks over all CPUs (/proc/stat). `steal`
+    is time the hypervisor ran something else while this guest wanted to run."""
+
+    total: int
+    steal: int
+
+    def steal_percent_since(self, earlier: MachineCpu) -> float | None:
+        """Share of the CPU time between the two samples that the host took away."""
+        elapsed = self.total - earlier.total
+        return None if elapsed <= 0 else 100.0 * (self.steal - earlier.steal) / elapsed
+
+
+def read_machine_cpu() -> MachineCpu:
+    """Sample the aggregate "cpu" line of /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(value) for value in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
+    # already counted in user and nice.
+    ticks = fields[:8]
+    return MachineCpu(total=sum(ticks), steal=ticks[7] if len(ticks) > 7 else 0)
+
+
 def _status_kib(pid: int) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -32,6 +32,7 @@ DELETED_SUFFIX = ".deleted"  # appended to a deleted segment's files until they 
 CLEANED_SUFFIX = ".cleaned"  # a segment the log cleaner is writing
 SWAP_SUFFIX = ".swap"  # a cleaned segment about to replace the segments it was made from
 _LOOKUP_CHUNK = 16 * 1024  # translating an offset reads a few KiB past an index entry
+_POSITION_HINTS = 32  # recent batch boundaries remembered per segment (translate_offset)
 
 
 def segment_path(dir: Path, base_offset: int, suffix: str) -> Path:
@@ -85,6 +86,10 @@ class LogSegment:
         self._bytes_since_index = 0
         self._rolling_base_ms: int | None = None
         self._deleted = False
+        # offset -> file position of the batch translate_offset() would find for it, for
+        # the batch boundaries appended or read last: a consumer or follower fetching from
+        # where it stopped finds its position without scanning headers from an index entry.
+        self._position_hints: dict[int, int] = {}
         self.offset_index = OffsetIndex(base_offset, max_index_bytes // OffsetIndex.ENTRY.size)
         self.time_index = TimeIndex(base_offset, max_index_bytes // TimeIndex.ENTRY.size)
 
@@ -346,6 +351,7 @@ class LogSegment:
         for batch in batches:
             self._index_batch(position, batch.last_offset, batch.max_timestamp, batch.size)
             position += batch.size
+            self._hint(batch.last_offset + 1, position)
         self._size = position
         self._next_offset = batches[-1].last_offset + 1
         if self._rolling_base_ms is None:
@@ -355,11 +361,20 @@ class LogSegment:
         """The batch headers from ``position`` (a batch boundary) to the end."""
         return iter(BatchScanner(self._fd_source, position, self._size, chunk_bytes=_LOOKUP_CHUNK))
 
+    def _hint(self, offset: int, position: int) -> None:
+        hints = self._position_hints
+        hints[offset] = position
+        if len(hints) > _POSITION_HINTS:
+            del hints[next(iter(hints))]  # the oldest
+
     def translate_offset(self, offset: int) -> int | None:
         """File position of the batch holding ``offset`` (or the first after it), or None
         when every batch here ends before ``offset``."""
         if self._next_offset is not None and offset >= self._next_offset:
             return None
+        hinted = self._position_hints.get(offset)
+        if hinted is not None and hinted < self._size:
+            return hinted
         for batch in self.headers(self.offset_index.lookup(offset).position):
             if batch.header.last_offset >= offset:
                 return batch.position
@@ -377,6 +392,8 @@ class LogSegment:
         while at + 12 <= len(buf):
             base, length = peek_offset_and_length(buf, at)
             if (max_offset is not None and base >= max_offset) or at + 12 + length > len(buf):
+                if at:  # where the next read of this reader starts
+                    self._hint(base, position + at)
                 break
             at += 12 + length
         if at or not min_one_batch or position + 12 > self._size:
@@ -404,6 +421,7 @@ class LogSegment:
     # -- truncation, durability, lifecycle -------------------------------------------
 
     def _truncate_file(self, size: int) -> None:
+        self._position_hints.clear()
         self._written = True
         os.ftruncate(self.fd, size)
         self._size = size

@@ -194,6 +194,48 @@ def test_index_lookup_matches_a_linear_scan(tmp_path: Path) -> None:
     assert segment.translate_offset(240) is None
 
 
+def _positions_by_scan(log: Log) -> dict[int, int]:
+    """offset -> position of the batch holding it (or the first after it), from a full read."""
+    positions: dict[int, int] = {}
+    data, at, after = log.read(log.log_start_offset, 10**9).records, 0, 0
+    while at < len(data):
+        h = read_header(data, at)
+        positions.update({o: at for o in range(after, h.next_offset)})
+        after, at = h.next_offset, at + h.size
+    return positions
+
+
+def test_remembered_positions_agree_with_a_header_scan(tmp_path: Path) -> None:
+    """translate_offset answers from the batch boundaries appended and read last; each
+    answer must be the one a scan from the index gives, also after a truncation moved
+    every boundary."""
+    log = open_log(tmp_path, LogConfig(index_interval_bytes=400))
+    segment = log.segments[0]
+    for round_ in range(2):
+        for i in range(60):  # single- and multi-batch appends of different sizes
+            batches = [make_batch(1 + (i + k + round_) % 4) for k in range(1 + i % 3)]
+            append(log, *batches)
+        for max_bytes in (1, 90, 333):  # reads that stop at batch boundaries remember them
+            offset = 0
+            while offset < log.log_end_offset:
+                after = headers(bytes(log.read(offset, max_bytes).records))[-1].next_offset
+                assert after > offset  # each read moves on: the loop ends
+                offset = after
+        positions = _positions_by_scan(log)
+        assert segment._position_hints  # remembered something to answer from
+        for offset in range(log.log_end_offset):
+            assert segment.translate_offset(offset) == positions[offset], offset
+        assert segment.translate_offset(log.log_end_offset) is None
+        # Cut where the remembered boundaries are and append batches of another size
+        # there: no old boundary may answer for them.
+        log.truncate_to(log.log_end_offset - 20)
+        for _ in range(5):
+            append(log, make_batch(7))
+        positions = _positions_by_scan(log)
+        for offset in range(log.log_end_offset):
+            assert segment.translate_offset(offset) == positions[offset], offset
+
+
 def test_truncate_to(tmp_path: Path) -> None:
     log = open_log(tmp_path)
     written = fill(log, 40)

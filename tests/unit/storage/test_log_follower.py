@@ -201,6 +201,37 @@ def test_offsets_must_increase_within_an_append(tmp_path: Path) -> None:
     assert pairs(follower) == [(1, 0), (3, 5)]
 
 
+def test_remembered_positions_agree_with_a_scan_across_offset_gaps(tmp_path: Path) -> None:
+    """A compacted leader's batches reach a follower with gaps between their offsets: a
+    read that stops before a batch remembers that batch's base offset, and every offset
+    in the gap before it must still translate to that batch."""
+    config = LogConfig(index_interval_bytes=200)  # one segment, several index entries
+    follower = Log.open(tmp_path / "t-0", config, clock=ManualClock())
+    records, offset = b"", 0
+    for i in range(40):
+        count = 1 + i % 3
+        records += build_batch(
+            [Record(b"k", b"v" * (i % 5))] * count, BatchSpec(base_offset=offset)
+        )
+        offset += count + i % 4  # a gap of 0 to 3 offsets after each batch
+    follower.append_as_follower(records)
+    batches = headers(records)
+    for max_bytes in (1, 150):
+        at = 0
+        while at < follower.log_end_offset:
+            after = headers(bytes(follower.read(at, max_bytes).records))[-1].next_offset
+            assert after > at  # each read moves on: the loop ends
+            at = after
+    segment = follower.segments[0]
+    assert segment._position_hints
+    position, expected = 0, {}
+    for h in batches:
+        expected.update({o: position for o in range(len(expected), h.next_offset)})
+        position += h.size
+    for offset in range(batches[-1].next_offset):
+        assert segment.translate_offset(offset) == expected[offset], offset
+
+
 # -- the leader epoch cache -------------------------------------------------------------
 
 
