@@ -174,3 +174,62 @@ async def test_a_client_not_reading_its_responses_gets_no_more_requests_run() ->
     assert len(replies) == 20 and ran == 20
     writer.close()
     await server.shutdown()
+
+
+class _CountingTransport:
+    """Wraps a connection's transport to record each write call's pieces."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self.calls: list[int] = []  # responses' pieces per call
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(1)
+        self._transport.write(data)
+
+    def writelines(self, pieces: list[bytes]) -> None:
+        self.calls.append(len(pieces))
+        self._transport.writelines(pieces)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._transport, name)
+
+
+async def test_small_responses_ready_together_go_out_in_one_write() -> None:
+    """Requests released in the same loop iteration (an acks=all wait answering a
+    producer's in-flight batch) are written with one call, in request order; a large
+    response is written at once, not held for the others."""
+    release = asyncio.Event()
+
+    async def dispatch(payload: bytes, info: ConnectionInfo) -> bytes:
+        await release.wait()
+        if payload.startswith(b"big"):
+            return frame(b"B" * 100_000)
+        return frame(payload)
+
+    server, port = await start(dispatch)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"".join(frame(b"small-request-%d" % i) for i in range(5)))
+    deadline = asyncio.get_running_loop().time() + 5
+    while server.connection_count == 0 or len(next(iter(server._connections))._pending) < 5:
+        assert asyncio.get_running_loop().time() < deadline, "requests never arrived"
+        await asyncio.sleep(0.01)
+    (conn,) = server._connections
+    counting = _CountingTransport(conn._transport)  # type: ignore[arg-type]
+    conn._transport = counting  # type: ignore[assignment]
+    release.set()
+    replies = [await asyncio.wait_for(read_frame(reader), 5) for _ in range(5)]
+    assert replies == [b"small-request-%d" % i for i in range(5)]
+    assert counting.calls == [5]
+
+    release.clear()
+    writer.write(frame(b"small-request-5") + frame(b"big-request-6") + frame(b"small-request-7"))
+    while len(conn._pending) < 3:
+        assert asyncio.get_running_loop().time() < deadline + 5, "requests never arrived"
+        await asyncio.sleep(0.01)
+    release.set()
+    replies = [await asyncio.wait_for(read_frame(reader), 5) for _ in range(3)]
+    assert [len(r) for r in replies] == [15, 100_000, 15]
+    assert counting.calls == [5, 2, 1]  # small-request-5 goes out with big-request-6
+    writer.close()
+    await server.shutdown()
