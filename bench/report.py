@@ -64,6 +64,8 @@ def rows(config: Any) -> list[Row]:
         Row(f"Consume {n} × {large}", "records/s", _workload("consume_large", "records_per_second"), True, 0, "consume_large"),
         Row(f"Consume {n} × {large}", "MB/s", _workload("consume_large", "mb_per_second"), True, 1, "consume_large"),
         Row(f"Consume {n} × {large}", "MB/s after the first record", _workload("consume_large", "streaming_mb_per_second"), True, 1, "consume_large"),
+        Row(f"Consume {n} × {large}, batch-level fetch client (records not decoded)", "MB/s", _workload("consume_large_raw", "mb_per_second"), True, 1, "consume_large_raw"),
+        Row(f"Consume {n} × {large}, batch-level fetch client (records not decoded)", "MB/s after the first record", _workload("consume_large_raw", "streaming_mb_per_second"), True, 1, "consume_large_raw"),
         Row(f"End-to-end, {steady}, linger.ms 5", "p50 ms", _workload("latency", "p50_ms"), False, 1, "latency"),
         Row(f"End-to-end, {steady}, linger.ms 5", "p99 ms", _workload("latency", "p99_ms"), False, 1, "latency"),
         Row(f"End-to-end, {steady}, linger.ms 0", "p50 ms", _workload("latency", "linger0_p50_ms"), False, 1, "latency"),
@@ -189,12 +191,19 @@ def replicated_rows(config: Any) -> list[Row]:
 
 
 def steal_rows() -> list[Row]:
-    """The share of the machine's CPU its host took away during the workloads whose
-    results move most with it (docs/benchmarks.md): read before comparing two runs."""
+    """The machine's state during the workloads whose results move most with it
+    (docs/benchmarks.md): the share of the CPU its host took away, and what a write into
+    the page cache cost just before. Read before comparing two runs."""
+    names = ("produce_large", "consume_large", "consume_large_raw", "latency",
+             "replicated_produce")  # fmt: skip
     return [
-        Row(f"Host CPU steal during {name}", "% of CPU time",
-            _workload(name, "cpu_steal_percent"), False, 1, name, compare=False)
-        for name in ("produce_large", "consume_large", "latency", "replicated_produce")
+        *(Row(f"Host CPU steal during {name}", "% of CPU time",
+              _workload(name, "cpu_steal_percent"), False, 1, name, compare=False)
+          for name in names),
+        *(Row(f"Page-cache write before {name} (64 MiB probe)", "ms per MiB",
+              _workload(name, "page_cache_write_ms_per_mib_before"), False, 2, name,
+              compare=False)
+          for name in ("produce_large", "replicated_produce")),
     ]  # fmt: skip
 
 
