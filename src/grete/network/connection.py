@@ -66,6 +66,13 @@ class ConnectionInfo:
 # A response frame: one buffer, or buffers written in order with one vectored write (a
 # fetch response keeps its record bytes apart instead of copying them into one frame).
 ResponseFrame = bytes | list[bytes | bytearray | memoryview]
+# Frames are bytearrays that the dispatcher may modify (the produce path patches offsets).
+Dispatch = Callable[[bytearray, ConnectionInfo], Awaitable[ResponseFrame | None]]
+# Called once the connection is up (after the TLS handshake on a TLS listener): sets what
+# the listener knows about the peer, such as the principal of a client certificate.
+OnConnected = Callable[[ConnectionInfo, asyncio.BaseTransport], None]
+
+
 # Small responses made ready in the same loop iteration go out in one write; a larger
 # one is written at once (coalescing saves nothing next to its size).
 COALESCE_BELOW_BYTES = 64 * 1024
@@ -77,11 +84,6 @@ def _frame_bytes(frame: ResponseFrame | None) -> int:
     if isinstance(frame, list):
         return sum(len(piece) for piece in frame)
     return len(frame)
-# Frames are bytearrays that the dispatcher may modify (the produce path patches offsets).
-Dispatch = Callable[[bytearray, ConnectionInfo], Awaitable[ResponseFrame | None]]
-# Called once the connection is up (after the TLS handshake on a TLS listener): sets what
-# the listener knows about the peer, such as the principal of a client certificate.
-OnConnected = Callable[[ConnectionInfo, asyncio.BaseTransport], None]
 
 
 class _Slot:
