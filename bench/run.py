@@ -29,7 +29,6 @@ from harness import BrokerProcess, ServerProcess, TansuProcess, read_machine_cpu
 from large_topic import LargeTopicConfig, large_topic
 from many_partitions import ManyPartitionsConfig, many_partitions
 from paced_producers import raise_fd_limit
-from page_cache_write import measure as page_cache_write
 from quota_fairness import QuotaConfig, quota_fairness
 from raw_consume import raw_consume
 from replicated_produce import ReplicatedConfig, replicated_produce
@@ -55,7 +54,6 @@ WORKLOADS = (
     "many_partitions", "connections", "replicated_produce", "large_topic",
 )  # fmt: skip
 # Workloads that start brokers of their own (static settings, restarts): the shared one idles.
-PROBE_MIB = 64  # the page-cache write probe before each workload
 OWN_BROKERS = {"cleaner_latency", "many_partitions", "replicated_produce", "large_topic"}
 
 
@@ -165,10 +163,6 @@ def run_workloads(
         # (when this process may: root), because on this VM a write's cost depended on
         # how much cache earlier workloads left (docs/benchmarks.md, 2026-11-28).
         dropped = name in OWN_BROKERS and drop_page_cache()
-        # What a write into the page cache costs right now: on this VM, 0.4 ms per MiB on
-        # memory in recent use, about 4 ms on memory the host took back
-        # (docs/performance.md). The produce rows move with it.
-        probe = page_cache_write(work_dir, PROBE_MIB)["ms_per_mib"]
         started, client_cpu_before = time.monotonic(), time.process_time()
         machine_before = read_machine_cpu()
         try:
@@ -179,7 +173,6 @@ def run_workloads(
         results[name]["wall_seconds"] = round(time.monotonic() - started, 3)
         results[name]["sync_before_seconds"] = round(sync_seconds, 3)
         results[name]["page_cache_dropped_before"] = dropped
-        results[name]["page_cache_write_ms_per_mib_before"] = probe
         # This VM shares its host: CPU the hypervisor gave elsewhere (up to 40 % seen) is
         # the first suspect when a latency row moves between runs of the same commit.
         steal = read_machine_cpu().steal_percent_since(machine_before)

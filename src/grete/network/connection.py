@@ -73,19 +73,6 @@ Dispatch = Callable[[bytearray, ConnectionInfo], Awaitable[ResponseFrame | None]
 OnConnected = Callable[[ConnectionInfo, asyncio.BaseTransport], None]
 
 
-# Small responses made ready in the same loop iteration go out in one write; a larger
-# one is written at once (coalescing saves nothing next to its size).
-COALESCE_BELOW_BYTES = 64 * 1024
-
-
-def _frame_bytes(frame: ResponseFrame | None) -> int:
-    if frame is None:
-        return 0
-    if isinstance(frame, list):
-        return sum(len(piece) for piece in frame)
-    return len(frame)
-
-
 class _Slot:
     """A response position in the connection's ordered queue."""
 
@@ -142,7 +129,6 @@ class Connection(asyncio.BufferedProtocol):
         self._unmuted: asyncio.Future[None] | None = None  # waited on by requests read earlier
         self._memory = memory
         self._writable: asyncio.Future[None] | None = None  # requests waiting for resume_writing
-        self._flush_scheduled = False
         self.last_active = clock.monotonic()
 
     # -- asyncio.BufferedProtocol ------------------------------------------------------------------
@@ -269,15 +255,7 @@ class Connection(asyncio.BufferedProtocol):
         if self.info.close_after_response:
             self._draining = True  # read nothing more; close once this response is written
             self._update_reading()
-        if _frame_bytes(response) >= COALESCE_BELOW_BYTES:
-            # Written now: a client not reading its large responses must pause the requests
-            # behind them (pause_writing) before those build theirs.
-            self._flush()
-        elif not self._flush_scheduled:
-            # Once the requests made ready in this loop iteration have all run (an acks=all
-            # wait releases all of a producer's in-flight requests at once): one write.
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        self._flush()
 
     async def _wait_to_run(self) -> None:
         """Hold a request read earlier while its client is muted (a quota) or is not
@@ -303,24 +281,16 @@ class Connection(asyncio.BufferedProtocol):
         return True
 
     def _flush(self) -> None:
-        """Write the responses ready at the head of the queue, in request order, with one
-        call (uvloop sends them with one writev when its buffer is empty)."""
-        self._flush_scheduled = False
         transport = self._transport
         if transport is None or self._closed:
             return
         pending = self._pending
-        out: list[bytes | bytearray | memoryview] = []
         while pending and pending[0].done:
             frame = pending.popleft().frame
             if isinstance(frame, list):
-                out += frame
+                transport.writelines(frame)
             elif frame is not None:
-                out.append(frame)
-        if len(out) == 1:
-            transport.write(out[0])
-        elif out:
-            transport.writelines(out)
+                transport.write(frame)
         self.last_active = self._clock.monotonic()
         self._start_buffered()
         self._maybe_finish_drain()
