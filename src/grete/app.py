@@ -52,6 +52,7 @@ from grete.security.sasl.store import LocalScramStore
 from grete.storage.cleaner_manager import CleanerConfig, LogCleaner
 from grete.storage.log_manager import LogManager
 from grete.storage.retention import remove_segment_files
+from grete.tasks import cancel_and_wait
 
 log = logging.getLogger("grete")
 
@@ -245,8 +246,7 @@ class Broker:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks.clear()
         services.replicas.shutdown()
         log.info("Grete broker %d stopped cleanly", services.node_id)
@@ -304,9 +304,10 @@ class Broker:
         while True:
             wait_ms = deletions.ms_until_next(self.clock.time_ms())
             if wait_ms != 0:
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel
                     timeout = None if wait_ms is None else wait_ms / 1000.0
-                    await asyncio.wait_for(deletions.scheduled.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await deletions.scheduled.wait()
                 deletions.scheduled.clear()
             due = deletions.pop_due(self.clock.time_ms())
             if due:

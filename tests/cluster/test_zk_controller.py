@@ -229,3 +229,40 @@ async def test_a_controller_whose_successor_leaves_takes_over_with_a_new_epoch(
             )
             state, _ = await state_of(world, "later", 0)
             assert state.controller_epoch == epoch + 2
+
+
+async def test_stop_ends_a_controller_woken_in_the_same_loop_iteration(
+    zookeeper: ZooKeeperProcess,
+) -> None:
+    """A metadata change wakes the controller in the iteration that stops it. Python
+    3.11's asyncio.wait_for returns normally when a cancellation meets such a wake-up:
+    the controller kept serving and stop() waited for it forever (a CI run hung in the
+    teardown of the test above)."""
+    chroot = f"/stop-{uuid.uuid4().hex[:8]}"
+    async with zk_client(zookeeper, chroot) as world, zk_client(zookeeper, chroot) as own:
+        for path in paths.PERSISTENT_PATHS:
+            await world.ensure_path(path)
+        for broker_id in REPLICAS:
+            await world.create(
+                paths.broker_id_path(broker_id), registration(broker_id), ephemeral=True
+            )
+        view = ZkClusterView(own, lambda topics, brokers: None)
+        controller = ZkController(own, view, OLD_ID, auto_leader_rebalance=False)
+        await view.start()
+        await controller.start()
+        try:
+            await eventually(lambda: controller.active, "broker 1 is the controller")
+            await asyncio.sleep(0.5)  # its duties done: it waits to be woken
+            task = controller._task
+            assert task is not None
+            controller.on_metadata_change()
+            started = asyncio.get_running_loop().time()
+            try:
+                async with asyncio.timeout(WAIT):
+                    await controller.stop()
+            except TimeoutError:
+                raise AssertionError(f"stop() did not end the controller in {WAIT}s") from None
+            took = asyncio.get_running_loop().time() - started
+            assert task.done() and took < 2.0, f"stop() took {took:.1f}s"
+        finally:
+            await view.stop()

@@ -46,7 +46,10 @@ class DelayedFetch:
         if timeout_s <= 0:
             return self._future.done()
         try:
-            await asyncio.wait_for(asyncio.shield(self._future), timeout_s)
+            # Not wait_for: in Python 3.11 it returns normally when a cancellation (the
+            # connection closing) meets the data arriving in the same loop iteration.
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(self._future)
         except TimeoutError:
             return False
         return True

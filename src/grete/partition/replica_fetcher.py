@@ -31,6 +31,7 @@ from grete.partition.partition import Partition
 from grete.partition.topic_partition import TopicPartition
 from grete.protocol import ApiKey, ErrorCode
 from grete.storage.errors import StorageError
+from grete.tasks import cancel_and_wait
 
 log = logging.getLogger("grete.replication")
 
@@ -82,9 +83,7 @@ class ReplicaFetcher:
         return len(self._following)
 
     async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         if self._conn is not None:
             await self._conn.close()
 
@@ -207,8 +206,9 @@ class ReplicaFetcher:
         if not ready:
             pause = min((f.paused_until for f in self._following.values() if not f.needs_truncation), default=now)
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), max(0.05, pause - now))
+            with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel (3.11)
+                async with asyncio.timeout(max(0.05, pause - now)):
+                    await self._changed.wait()
             return
         by_topic: dict[str, list[object]] = {}
         for tp, f in ready.items():

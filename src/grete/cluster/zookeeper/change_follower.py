@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from grete.clock import Clock
 from grete.cluster.zookeeper import paths
 from grete.cluster.zookeeper.client import NoNode, SessionState, ZkClient, ZkError
+from grete.tasks import cancel_and_wait
 
 log = logging.getLogger("grete.cluster")
 
@@ -67,9 +68,7 @@ class ChangeFollower(abc.ABC):
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     def _on_session(self, state: SessionState) -> None:

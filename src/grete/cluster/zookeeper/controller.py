@@ -52,6 +52,7 @@ from grete.cluster.zookeeper.znodes import (
     decode_controller_epoch,
     encode_controller_epoch,
 )
+from grete.tasks import cancel_and_wait
 
 log = logging.getLogger("grete.controller")
 
@@ -94,9 +95,7 @@ class ZkController:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self.active:
             self.active = False
@@ -203,8 +202,12 @@ class ZkController:
             if self._auto_rebalance and time.monotonic() - self._last_rebalance >= self._imbalance_check_s:
                 self._last_rebalance = time.monotonic()
                 await self.elect_preferred_leaders(None)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when
+            # a cancellation meets a wake-up set in the same iteration, and stop() then
+            # waited forever for a controller that kept serving.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), RECONCILE_INTERVAL_S)
+                async with asyncio.timeout(RECONCILE_INTERVAL_S):
+                    await self._wake.wait()
 
     async def _reconcile(self) -> None:
         view = self._view

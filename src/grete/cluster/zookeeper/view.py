@@ -34,6 +34,7 @@ from grete.cluster.zookeeper.znodes import (
     PartitionState,
     TopicAssignment,
 )
+from grete.tasks import cancel_and_wait
 
 log = logging.getLogger("grete.cluster")
 
@@ -77,9 +78,7 @@ class ZkClusterView:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     def _on_session(self, state: SessionState) -> None:
