@@ -78,6 +78,15 @@ def registration(broker_id: int) -> bytes:
     ).encode()
 
 
+async def seed(world: ZkClient) -> None:
+    """The persistent paths, and brokers 1-3 registered: ephemeral in the test's session,
+    alive while it lasts."""
+    for path in paths.PERSISTENT_PATHS:
+        await world.ensure_path(path)
+    for broker_id in REPLICAS:
+        await world.create(paths.broker_id_path(broker_id), registration(broker_id), ephemeral=True)
+
+
 async def state_of(zk: ZkClient, topic: str, partition: int) -> tuple[PartitionState, int]:
     found = await zk.get(paths.topic_partition_state_path(topic, partition))
     assert found is not None, f"{topic}-{partition} has no state"
@@ -117,12 +126,7 @@ async def test_a_deposed_controller_that_still_believes_it_leads_changes_nothing
 ) -> None:
     chroot = f"/deposed-{uuid.uuid4().hex[:8]}"
     async with zk_client(zookeeper, chroot) as world, zk_client(zookeeper, chroot) as own:
-        for path in paths.PERSISTENT_PATHS:
-            await world.ensure_path(path)
-        for broker_id in REPLICAS:  # ephemeral in the test's session: alive while it lasts
-            await world.create(
-                paths.broker_id_path(broker_id), registration(broker_id), ephemeral=True
-            )
+        await seed(world)
         assignment = TopicAssignment(
             {0: ReplicaAssignment(REPLICAS), 1: ReplicaAssignment(REPLICAS)}
         )
@@ -196,12 +200,7 @@ async def test_a_controller_whose_successor_leaves_takes_over_with_a_new_epoch(
     the old controller is elected like any broker, with the next epoch, and does its duties."""
     chroot = f"/deposed-{uuid.uuid4().hex[:8]}"
     async with zk_client(zookeeper, chroot) as world, zk_client(zookeeper, chroot) as own:
-        for path in paths.PERSISTENT_PATHS:
-            await world.ensure_path(path)
-        for broker_id in REPLICAS:
-            await world.create(
-                paths.broker_id_path(broker_id), registration(broker_id), ephemeral=True
-            )
+        await seed(world)
         async with running_controller(own, OLD_ID) as (old, view):
             await eventually(lambda: old.active, "broker 1 is the controller")
             epoch, epoch_version = await controller_epoch(world)
@@ -240,12 +239,7 @@ async def test_stop_ends_a_controller_woken_in_the_same_loop_iteration(
     teardown of the test above)."""
     chroot = f"/stop-{uuid.uuid4().hex[:8]}"
     async with zk_client(zookeeper, chroot) as world, zk_client(zookeeper, chroot) as own:
-        for path in paths.PERSISTENT_PATHS:
-            await world.ensure_path(path)
-        for broker_id in REPLICAS:
-            await world.create(
-                paths.broker_id_path(broker_id), registration(broker_id), ephemeral=True
-            )
+        await seed(world)
         view = ZkClusterView(own, lambda topics, brokers: None)
         controller = ZkController(own, view, OLD_ID, auto_leader_rebalance=False)
         await view.start()
