@@ -27,7 +27,6 @@ FETCH_V = 12  # the last version naming topics by name
 MAX_BYTES = 52_428_800  # librdkafka's fetch.max.bytes
 PARTITION_MAX_BYTES = 1_048_576  # librdkafka's max.partition.fetch.bytes
 MAX_WAIT_MS = 500
-_SIZE = struct.Struct(">i")
 _BATCH = struct.Struct(">qi")  # base offset, batch length (after these 12 bytes)
 _LAST_OFFSET_DELTA_AT = 23  # base offset 8, length 4, epoch 4, magic 1, crc 4, attributes 2
 
@@ -47,7 +46,7 @@ def raw_consume(
         while received < count:  # bounded: count, and the deadline below
             correlation, request = raw.encode(FETCH, FETCH_V, **_fetch_fields(raw, topic, offsets))
             raw.send_raw(request)
-            got_correlation, response = decode_response(FETCH, FETCH_V, _read_frame(raw.sock))
+            got_correlation, response = decode_response(FETCH, FETCH_V, raw.read_frame_view())
             assert got_correlation == correlation
             if response.error_code != 0:
                 raise RuntimeError(f"fetch failed: error {response.error_code}")
@@ -68,23 +67,6 @@ def raw_consume(
         seconds=elapsed,
         first_record_seconds=None if first_record_at is None else first_record_at - start,
     )
-
-
-def _read_frame(sock: socket.socket) -> memoryview:
-    """One response frame, read straight into one buffer (no copy but the kernel's)."""
-    size = _SIZE.unpack(_exactly(sock, 4))[0]
-    return _exactly(sock, size).toreadonly()  # the decoder takes read-only buffers
-
-
-def _exactly(sock: socket.socket, n: int) -> memoryview:
-    view = memoryview(bytearray(n))
-    at = 0
-    while at < n:
-        got = sock.recv_into(view[at:])
-        if not got:
-            raise ConnectionError("closed by the broker")
-        at += got
-    return view
 
 
 def _fetch_fields(raw: RawKafka, topic: str, offsets: list[int]) -> dict[str, Any]:

@@ -209,9 +209,9 @@ def steal_rows() -> list[Row]:
     names = ("produce_large", "consume_large", "consume_large_raw", "latency",
              "replicated_produce")  # fmt: skip
     return [
-        *(Row(f"Host CPU steal during {name}", "% of CPU time",
-              _workload(name, "cpu_steal_percent"), False, 1, name, compare=False)
-          for name in names),
+        Row(f"Host CPU steal during {name}", "% of CPU time",
+            _workload(name, "cpu_steal_percent"), False, 1, name, compare=False)
+        for name in names
     ]  # fmt: skip
 
 

@@ -52,7 +52,7 @@ from grete.security.sasl.store import LocalScramStore
 from grete.storage.cleaner_manager import CleanerConfig, LogCleaner
 from grete.storage.log_manager import LogManager
 from grete.storage.retention import remove_segment_files
-from grete.tasks import cancel_and_wait
+from grete.tasks import cancel_and_wait, wait_set
 
 log = logging.getLogger("grete")
 
@@ -304,10 +304,9 @@ class Broker:
         while True:
             wait_ms = deletions.ms_until_next(self.clock.time_ms())
             if wait_ms != 0:
-                with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel
-                    timeout = None if wait_ms is None else wait_ms / 1000.0
-                    async with asyncio.timeout(timeout):
-                        await deletions.scheduled.wait()
+                await wait_set(
+                    deletions.scheduled, None if wait_ms is None else wait_ms / 1000.0
+                )
                 deletions.scheduled.clear()
             due = deletions.pop_due(self.clock.time_ms())
             if due:

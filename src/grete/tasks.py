@@ -1,4 +1,8 @@
-"""Stopping background tasks."""
+"""Waiting on and stopping background tasks.
+
+Not ``asyncio.wait_for``: in Python 3.11 it returns normally when a cancellation meets
+the completion of what it waits for in the same loop iteration, and the cancelled task
+goes on (a stopped controller kept serving, and its ``stop()`` waited forever)."""
 
 from __future__ import annotations
 
@@ -22,3 +26,14 @@ async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
+
+
+async def wait_set(event: asyncio.Event, timeout_s: float | None) -> bool:
+    """Wait until ``event`` is set or ``timeout_s`` has passed (None: no limit); True if
+    it was set. A cancellation always propagates."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

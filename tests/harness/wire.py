@@ -29,13 +29,19 @@ def free_port() -> int:
 
 
 def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = sock.recv(size - len(chunks))
-        if not chunk:
+    return bytes(recv_exactly_view(sock, size))
+
+
+def recv_exactly_view(sock: socket.socket, size: int) -> memoryview:
+    """``size`` bytes read into one buffer, with no copy but the kernel's."""
+    view = memoryview(bytearray(size))
+    at = 0
+    while at < size:
+        got = sock.recv_into(view[at:])
+        if not got:
             raise ConnectionError("broker closed the connection mid-response")
-        chunks += chunk
-    return bytes(chunks)
+        at += got
+    return view
 
 
 def api_versions(host: str, port: int, timeout: float = 2.0) -> dict[int, tuple[int, int]]:

@@ -7,6 +7,8 @@ import socket
 import struct
 from typing import Any, Self
 
+from harness.wire import recv_exactly_view
+
 from grete.protocol import RequestHeader, schema
 from grete.protocol.codec import decode_response, encode_request
 from grete.protocol.schema import build
@@ -31,17 +33,13 @@ class RawKafka:
         self.sock.sendall(data)
 
     def read_frame(self) -> bytes:
-        (size,) = struct.unpack(">i", self._exactly(4))
-        return self._exactly(size)
+        return bytes(self.read_frame_view())
 
-    def _exactly(self, n: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise ConnectionError("closed by the broker")
-            buf += chunk
-        return bytes(buf)
+    def read_frame_view(self) -> memoryview:
+        """The next frame without its size prefix, read into one buffer with no copy but
+        the kernel's (a benchmark's fetch loop); read-only, as the decoders take it."""
+        (size,) = struct.unpack(">i", recv_exactly_view(self.sock, 4))
+        return recv_exactly_view(self.sock, size).toreadonly()
 
     def is_closed_by_peer(self, timeout: float = 5.0) -> bool:
         """True once the broker has closed the connection (EOF or reset) within ``timeout``."""

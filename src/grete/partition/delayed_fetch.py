@@ -46,8 +46,7 @@ class DelayedFetch:
         if timeout_s <= 0:
             return self._future.done()
         try:
-            # Not wait_for: in Python 3.11 it returns normally when a cancellation (the
-            # connection closing) meets the data arriving in the same loop iteration.
+            # Not wait_for, which can lose the connection's cancellation (grete/tasks.py).
             async with asyncio.timeout(timeout_s):
                 await asyncio.shield(self._future)
         except TimeoutError:

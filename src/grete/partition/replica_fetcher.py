@@ -15,7 +15,6 @@ Event loop only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from grete.partition.partition import Partition
 from grete.partition.topic_partition import TopicPartition
 from grete.protocol import ApiKey, ErrorCode
 from grete.storage.errors import StorageError
-from grete.tasks import cancel_and_wait
+from grete.tasks import cancel_and_wait, wait_set
 
 log = logging.getLogger("grete.replication")
 
@@ -206,9 +205,7 @@ class ReplicaFetcher:
         if not ready:
             pause = min((f.paused_until for f in self._following.values() if not f.needs_truncation), default=now)
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):  # not wait_for: it can lose a cancel (3.11)
-                async with asyncio.timeout(max(0.05, pause - now)):
-                    await self._changed.wait()
+            await wait_set(self._changed, max(0.05, pause - now))
             return
         by_topic: dict[str, list[object]] = {}
         for tp, f in ready.items():

@@ -52,7 +52,7 @@ from grete.cluster.zookeeper.znodes import (
     decode_controller_epoch,
     encode_controller_epoch,
 )
-from grete.tasks import cancel_and_wait
+from grete.tasks import cancel_and_wait, wait_set
 
 log = logging.getLogger("grete.controller")
 
@@ -202,12 +202,7 @@ class ZkController:
             if self._auto_rebalance and time.monotonic() - self._last_rebalance >= self._imbalance_check_s:
                 self._last_rebalance = time.monotonic()
                 await self.elect_preferred_leaders(None)
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when
-            # a cancellation meets a wake-up set in the same iteration, and stop() then
-            # waited forever for a controller that kept serving.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(RECONCILE_INTERVAL_S):
-                    await self._wake.wait()
+            await wait_set(self._wake, RECONCILE_INTERVAL_S)
 
     async def _reconcile(self) -> None:
         view = self._view
